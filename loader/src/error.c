@@ -1,0 +1,65 @@
+#include <keel/error.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+keel_status keel_error_set(keel_error *err, keel_status status, const char *fmt, ...)
+{
+    if (err == NULL)
+        return status;
+    err->status = status;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+keel_status keel_error_prefix(keel_error *err, const char *fmt, ...)
+{
+    if (err == NULL)
+        return KEEL_OK;
+    char prefix[KEEL_ERROR_MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    char joined[KEEL_ERROR_MESSAGE_MAX];
+    snprintf(joined, sizeof joined, "%s: %s", prefix, err->message);
+    memcpy(err->message, joined, sizeof joined);
+    return err->status;
+}
+
+void keel_error_clear(keel_error *err)
+{
+    if (err == NULL)
+        return;
+    err->status = KEEL_OK;
+    err->message[0] = '\0';
+}
+
+const char *keel_status_name(keel_status status)
+{
+    switch (status) {
+    case KEEL_OK: return "ok";
+    case KEEL_ERR_INVALID: return "invalid";
+    case KEEL_ERR_NOMEM: return "nomem";
+    case KEEL_ERR_NOT_FOUND: return "not-found";
+    case KEEL_ERR_EXISTS: return "exists";
+    case KEEL_ERR_IO: return "io";
+    case KEEL_ERR_BUNDLE: return "bundle";
+    case KEEL_ERR_MANIFEST: return "manifest";
+    case KEEL_ERR_API: return "api";
+    case KEEL_ERR_LOAD: return "load";
+    case KEEL_ERR_UNSAFE: return "unsafe";
+    case KEEL_ERR_START: return "start";
+    case KEEL_ERR_TIMEOUT: return "timeout";
+    case KEEL_ERR_BUSY: return "busy";
+    case KEEL_ERR_LIMIT: return "limit";
+    case KEEL_ERR_STATE: return "state";
+    case KEEL_ERR_LEAK: return "leak";
+    case KEEL_ERR_INTERNAL: return "internal";
+    }
+    return "unknown";
+}
