@@ -25,9 +25,14 @@ keel_status keel_error_prefix(keel_error *err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    char joined[KEEL_ERROR_MESSAGE_MAX];
-    snprintf(joined, sizeof joined, "%s: %s", prefix, err->message);
-    memcpy(err->message, joined, sizeof joined);
+    /* prefix + ": " + old message, cut to the buffer (the end goes first). */
+    size_t plen = strnlen(prefix, sizeof err->message - 3) + 2;
+    size_t room = sizeof err->message - plen - 1;
+    size_t mlen = strnlen(err->message, room);
+    memmove(err->message + plen, err->message, mlen);
+    memcpy(err->message, prefix, plen - 2);
+    memcpy(err->message + plen - 2, ": ", 2);
+    err->message[plen + mlen] = '\0';
     return err->status;
 }
 
@@ -62,4 +67,30 @@ const char *keel_status_name(keel_status status)
     case KEEL_ERR_INTERNAL: return "internal";
     }
     return "unknown";
+}
+
+void keel_error_quote(char *buf, size_t size, const char *s, size_t max)
+{
+    size_t o = 0;
+    size_t i = 0;
+    for (; i < max && s[i] != '\0'; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char piece[8];
+        if (c == '"' || c == '\\')
+            snprintf(piece, sizeof piece, "\\%c", c);
+        else if (c < 0x20 || c >= 0x7f)
+            snprintf(piece, sizeof piece, "\\x%02x", c);
+        else
+            snprintf(piece, sizeof piece, "%c", c);
+        size_t n = strlen(piece);
+        if (o + n + 4 >= size)
+            break;
+        memcpy(buf + o, piece, n);
+        o += n;
+    }
+    if (s[i] != '\0' && o + 4 <= size) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o] = '\0';
 }

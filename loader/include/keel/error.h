@@ -28,6 +28,11 @@ keel_status keel_error_prefix(keel_error *err, const char *fmt, ...)
 /* Resets `err` to KEEL_OK with an empty message. NULL-safe. */
 void keel_error_clear(keel_error *err);
 
+/* Writes into `buf` (caller-owned, `size` bytes) a copy of `s` (borrowed)
+ * that is safe inside a one-line message: quotes, backslashes, control and
+ * non-ASCII bytes escaped, cut after `max` source bytes with "..." added. */
+void keel_error_quote(char *buf, size_t size, const char *s, size_t max);
+
 /* A short stable name for a status ("bundle", "manifest", ...): a static
  * string, never NULL. */
 const char *keel_status_name(keel_status status);
