@@ -1,0 +1,155 @@
+/*
+ * keel/loader.h — turns bundles into running module instances.
+ *
+ * The loader reads and verifies a bundle, extracts it into its own
+ * directory, inspects every ELF object, places the module in a namespace
+ * group (at most 15 glibc link-map namespaces, each with the libc shim),
+ * loads it, runs its start hook under a time limit, and on uninstall stops
+ * it, unloads it and verifies that nothing of it stays mapped.
+ *
+ * Instance states (modelled on SOFAArk / OSGi):
+ *
+ *   installed --start--> starting --ok--> active <--> inactive
+ *                            |                \         /
+ *                            +--fail--> broken  stopping --> uninstalled
+ *
+ * Every transition is recorded with a timestamp in the instance's history.
+ *
+ * Threads: all functions may be called from any thread; operations on the
+ * loader are serialised internally. An instance pointer stays valid until
+ * keel_loader_uninstall returns for it (or the loader is destroyed).
+ */
+#ifndef KEEL_LOADER_H
+#define KEEL_LOADER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <keel/bundle.h>
+#include <keel/error.h>
+#include <keel/manifest.h>
+
+typedef struct keel_loader keel_loader;
+typedef struct keel_instance keel_instance;
+
+typedef enum keel_instance_state {
+    KEEL_STATE_INSTALLED = 0,  /* extracted and loaded, start hook not run */
+    KEEL_STATE_STARTING,       /* start hook running */
+    KEEL_STATE_ACTIVE,         /* started and serving */
+    KEEL_STATE_INACTIVE,       /* started, not serving (another version is) */
+    KEEL_STATE_STOPPING,       /* draining tasks, stop hook running */
+    KEEL_STATE_UNINSTALLED,    /* unloaded; only its record remains */
+    KEEL_STATE_BROKEN          /* failed; see keel_instance_reason */
+} keel_instance_state;
+
+/* One entry of an instance's state history. */
+typedef struct keel_state_change {
+    int64_t time_ns;            /* CLOCK_REALTIME, nanoseconds */
+    keel_instance_state state;
+    const char *note;           /* owned by the instance; may be "" */
+} keel_state_change;
+
+/* A service or subscription registered by an instance through the module
+ * API. Strings owned by the instance, valid until it is uninstalled. */
+typedef struct keel_registration {
+    const char *scene;
+    const char *name;           /* service name or topic */
+    const char *signature;      /* NULL for subscriptions */
+    void (*fn)(void);           /* service function or message handler */
+    void *user;                 /* subscriptions: the handler's user pointer */
+} keel_registration;
+
+typedef struct keel_loader_options {
+    const char *work_dir;          /* required; instances live in work_dir/instances */
+    const char *shim_path;         /* NULL: $KEEL_LIBC_SHIM, else the installed or built shim */
+    unsigned max_namespaces;       /* 0: 15 (glibc's 16 minus the base's) */
+    unsigned task_threads;         /* 0: 2 worker threads for api->task_submit */
+    unsigned stop_timeout_ms;      /* 0: 5000; waiting for tasks and the stop hook */
+    keel_bundle_limits limits;     /* zero fields take the bundle defaults */
+} keel_loader_options;
+
+/* Creates a loader. `opts` and its strings are borrowed (copied). The work
+ * directory is created if missing. Fails when the libc shim does not match
+ * the running libc. On KEEL_OK *out is owned by the caller
+ * (keel_loader_destroy). */
+keel_status keel_loader_create(const keel_loader_options *opts, keel_loader **out,
+                               keel_error *err);
+
+/* Stops and unloads every instance (newest first), closes the namespaces
+ * and frees the loader. NULL-safe. */
+void keel_loader_destroy(keel_loader *loader);
+
+/* Installs the bundle at `path` (borrowed): verifies and extracts it,
+ * inspects its ELF objects, places it in a namespace group and loads it.
+ * The instance is left in KEEL_STATE_INSTALLED; call keel_instance_start.
+ * Errors leave nothing behind (no files, nothing mapped): a broken bundle
+ * (KEEL_ERR_BUNDLE/MANIFEST), a module for a newer API (KEEL_ERR_API), an
+ * object that cannot be unloaded (KEEL_ERR_UNSAFE), a version already
+ * installed (KEEL_ERR_EXISTS), no namespace left (KEEL_ERR_LIMIT), a
+ * dynamic-loader failure (KEEL_ERR_LOAD). On KEEL_OK *out is owned by the
+ * loader. */
+keel_status keel_loader_install(keel_loader *loader, const char *path, keel_instance **out,
+                                keel_error *err);
+
+/* Runs the start hook under the manifest's start_timeout_ms. On success the
+ * instance becomes ACTIVE (activate != 0) or INACTIVE. When the hook fails,
+ * times out (the thread is cancelled) or crashes out, the instance is
+ * unloaded and left BROKEN with the reason; nothing else changes. */
+keel_status keel_instance_start(keel_instance *inst, int activate, keel_error *err);
+
+/* Switches a started instance between ACTIVE and INACTIVE. */
+keel_status keel_instance_set_active(keel_instance *inst, int active, keel_error *err);
+
+/* Stops (if started), unloads and verifies, removes the instance's files
+ * and frees the instance. If something of it stays mapped, the loader
+ * keeps a leak record (keel_loader_leaks) and KEEL_ERR_LEAK is returned;
+ * the instance is gone either way. */
+keel_status keel_loader_uninstall(keel_loader *loader, keel_instance *inst, keel_error *err);
+
+/* The instance `name`@`version` (borrowed), or NULL. */
+keel_instance *keel_loader_find(keel_loader *loader, const char *name, const char *version);
+
+/* Copies up to `max` instance pointers, oldest first, into the
+ * caller-owned `out`; returns how many there are in all. */
+size_t keel_loader_list(keel_loader *loader, keel_instance **out, size_t max);
+
+/* Namespaces opened so far (each keeps its libc shim until the loader is
+ * destroyed, and is reused when empty). */
+size_t keel_loader_namespace_count(keel_loader *loader);
+
+/* Leak records of unloads that did not fully unload, one per line; a
+ * malloc'd string the caller frees, or NULL when there are none. */
+char *keel_loader_leaks(keel_loader *loader);
+
+/* The module-api function table this base serves (static, never NULL).
+ * The base uses its `free` for blocks a module allocated with api->alloc
+ * and handed over; such blocks stay valid after the module is unloaded. */
+const keel_api *keel_loader_module_api(void);
+
+/* Instance accessors. Strings are owned by the instance. */
+const char *keel_instance_name(const keel_instance *inst);
+const char *keel_instance_version(const keel_instance *inst);
+const char *keel_instance_id(const keel_instance *inst);          /* "name@version" */
+const char *keel_instance_dir(const keel_instance *inst);
+const keel_manifest *keel_instance_manifest(const keel_instance *inst);
+keel_instance_state keel_instance_state_get(const keel_instance *inst);
+const char *keel_instance_state_name(keel_instance_state state); /* static string */
+/* Why the instance is BROKEN (or "" otherwise). */
+const char *keel_instance_reason(const keel_instance *inst);
+/* The namespace group index (0-based) the instance was loaded into. */
+int keel_instance_namespace(const keel_instance *inst);
+/* State history: count, and entry i (0 = oldest) copied into *out. */
+size_t keel_instance_history_count(const keel_instance *inst);
+int keel_instance_history_at(const keel_instance *inst, size_t i, keel_state_change *out);
+/* Services and subscriptions registered through the module API. Copies
+ * into *out; returns 0 on success, -1 when i is out of range. */
+size_t keel_instance_service_count(const keel_instance *inst);
+int keel_instance_service_at(const keel_instance *inst, size_t i, keel_registration *out);
+size_t keel_instance_subscription_count(const keel_instance *inst);
+int keel_instance_subscription_at(const keel_instance *inst, size_t i, keel_registration *out);
+/* Looks up a symbol the module's .so exports (for tests and tools). */
+void *keel_instance_symbol(const keel_instance *inst, const char *name);
+/* Bytes and blocks the instance holds through api->alloc. */
+size_t keel_instance_memory_bytes(const keel_instance *inst);
+size_t keel_instance_memory_blocks(const keel_instance *inst);
+
+#endif
