@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds keel with AddressSanitizer + UndefinedBehaviorSanitizer and runs the
+# whole test suite (unit and integration), then the integration tests again
+# under ThreadSanitizer (the loader runs hooks and tasks on their own threads).
+# Usage: scripts/test.sh [meson test args]   (extra args apply to the ASan run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+[ -f build-asan/build.ninja ] || meson setup build-asan -Dsanitize=address,undefined >/dev/null
+ninja -C build-asan
+meson test -C build-asan --print-errorlogs "$@"
+if [ $# -eq 0 ]; then
+  [ -f build-tsan/build.ninja ] || meson setup build-tsan -Dsanitize=thread >/dev/null
+  ninja -C build-tsan
+  KEEL_SWAPS=300 meson test -C build-tsan --print-errorlogs --suite integration
+fi
