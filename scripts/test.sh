@@ -9,8 +9,15 @@ scripts/install-deps.sh
 [ -f build-asan/build.ninja ] || meson setup build-asan -Dsanitize=address,undefined >/dev/null
 ninja -C build-asan
 meson test -C build-asan --print-errorlogs "$@"
+logs=(build-asan/meson-logs/testlog.txt)
 if [ $# -eq 0 ]; then
   [ -f build-tsan/build.ninja ] || meson setup build-tsan -Dsanitize=thread >/dev/null
   ninja -C build-tsan
   KEEL_SWAPS=300 meson test -C build-tsan --print-errorlogs --suite integration
+  logs+=(build-tsan/meson-logs/testlog.txt)
 fi
+# One closing line over every Check suite that ran.
+awk '/Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+/ {
+       gsub(/,/, ""); for (i = 1; i <= NF; i++) {
+         if ($i == "Checks:") c += $(i+1); if ($i == "Failures:") f += $(i+1); if ($i == "Errors:") e += $(i+1) } }
+     END { printf "%d passed, %d failed\n", c - f - e, f + e }' "${logs[@]}"

@@ -24,16 +24,22 @@ int keel_instance_unload(keel_loader *l, keel_instance *inst)
         dlclose(inst->handle);
         inst->handle = NULL;
     }
-    if (inst->group != NULL) {
-        leak = keel_ns_group_detach(inst->group, inst->name, inst->libs, inst->lib_count);
-        inst->group = NULL;
-    }
     inst->def = NULL;
     char prefix[4096];
     snprintf(prefix, sizeof prefix, "%s/", inst->dir ? inst->dir : "");
-    if (inst->dir != NULL && keel_path_is_mapped(prefix))
+    if (inst->dir != NULL && keel_path_is_mapped(prefix)) {
         keel_leak_append(&leak, "%s stays mapped (a NODELETE dependency, a live thread-local "
                          "destructor, or a thread still inside it)", inst->library_path);
+        if (inst->group != NULL)
+            keel_ns_group_taint(inst->group);
+    }
+    if (inst->group != NULL) {
+        char *group_leak = keel_ns_group_detach(inst->group, inst->name, inst->libs, inst->lib_count);
+        if (group_leak != NULL)
+            keel_leak_append(&leak, "%s", group_leak);
+        free(group_leak);
+        inst->group = NULL;
+    }
     if (leak == NULL) {
         if (inst->dir != NULL)
             keel_remove_tree(inst->dir);

@@ -356,45 +356,55 @@ static void install_rollback(keel_loader *l, keel_instance *inst)
     keel_instance_free(inst);
 }
 
+/* Extracts the bundle into a fresh directory named after what it holds.
+ * Runs without the loader lock: extraction is the slow part of an install.
+ * A fresh directory per install means a path that may still be mapped is
+ * never reopened and a mapped file is never overwritten. */
+static keel_status install_extract(keel_loader *l, keel_instance *inst, const char *path,
+                                   keel_error *err)
+{
+    unsigned long seq = atomic_fetch_add(&l->sequence, 1) + 1;
+    char *incoming = NULL;
+    if (asprintf(&incoming, "%s/.incoming-%lu", l->instances_dir, seq) < 0)
+        return keel_error_set(err, KEEL_ERR_NOMEM, "out of memory");
+    keel_status st = keel_bundle_extract(path, incoming, &l->opts.limits, &inst->manifest, err);
+    if (st != KEEL_OK) {
+        free(incoming);
+        return st;
+    }
+    const keel_manifest *m = inst->manifest;
+    if ((inst->name = strdup(keel_manifest_name(m))) == NULL ||
+        (inst->version = strdup(keel_manifest_version(m))) == NULL ||
+        asprintf(&inst->id, "%s@%s", inst->name, inst->version) < 0 ||
+        asprintf(&inst->dir, "%s/%s-%lu", l->instances_dir, inst->id, seq) < 0) {
+        inst->id = inst->dir = NULL;
+        st = keel_error_set(err, KEEL_ERR_NOMEM, "out of memory");
+    } else if (rename(incoming, inst->dir) != 0) {
+        st = keel_error_set(err, KEEL_ERR_IO, "bundle %s: cannot move it into place at %s: %s", path,
+                            inst->dir, strerror(errno));
+        free(inst->dir);
+        inst->dir = NULL;
+    }
+    if (st != KEEL_OK)
+        keel_remove_tree(incoming);
+    free(incoming);
+    return st;
+}
+
 keel_status keel_loader_install(keel_loader *l, const char *path, keel_instance **out, keel_error *err)
 {
     *out = NULL;
-    keel_manifest *m = NULL;
-    keel_status st = keel_bundle_read_manifest(path, &l->opts.limits, &m, err);
-    if (st != KEEL_OK)
-        return st;
-    pthread_mutex_lock(&l->lock);
-    keel_instance *inst = NULL;
-    if ((st = install_checks(l, m, path, err)) != KEEL_OK)
-        goto fail_manifest;
-    if ((inst = instance_new(l)) == NULL) {
-        st = keel_error_set(err, KEEL_ERR_NOMEM, "out of memory");
-        goto fail_manifest;
-    }
-    inst->name = strdup(keel_manifest_name(m));
-    inst->version = strdup(keel_manifest_version(m));
-    keel_manifest_destroy(m);
-    m = NULL;
-    /* A fresh directory per install: never reopen a path that may still be
-     * mapped, never overwrite a mapped file. */
-    if (inst->name == NULL || inst->version == NULL ||
-        asprintf(&inst->id, "%s@%s", inst->name, inst->version) < 0 ||
-        asprintf(&inst->dir, "%s/%s-%lu", l->instances_dir, inst->id, ++l->sequence) < 0) {
-        inst->id = inst->dir = NULL;
-        st = keel_error_set(err, KEEL_ERR_NOMEM, "out of memory");
-        goto fail_instance;
-    }
-    st = keel_bundle_extract(path, inst->dir, &l->opts.limits, &inst->manifest, err);
+    keel_instance *inst = instance_new(l);
+    if (inst == NULL)
+        return keel_error_set(err, KEEL_ERR_NOMEM, "out of memory");
+    keel_status st = install_extract(l, inst, path, err);
     if (st != KEEL_OK) {
-        free(inst->dir);
-        inst->dir = NULL;
-        goto fail_instance;
+        keel_instance_free(inst);
+        return st;
     }
-    if (strcmp(keel_manifest_name(inst->manifest), inst->name) != 0 ||
-        strcmp(keel_manifest_version(inst->manifest), inst->version) != 0) {
-        st = keel_error_set(err, KEEL_ERR_BUNDLE, "bundle %s changed while it was being installed", path);
+    pthread_mutex_lock(&l->lock);
+    if ((st = install_checks(l, inst->manifest, path, err)) != KEEL_OK)
         goto fail_instance;
-    }
     if (asprintf(&inst->library_path, "%s/%s", inst->dir, keel_manifest_library(inst->manifest)) < 0) {
         inst->library_path = NULL;
         st = keel_error_set(err, KEEL_ERR_NOMEM, "out of memory");
@@ -440,10 +450,6 @@ keel_status keel_loader_install(keel_loader *l, const char *path, keel_instance 
 
 fail_instance:
     install_rollback(l, inst);
-    pthread_mutex_unlock(&l->lock);
-    return st;
-fail_manifest:
-    keel_manifest_destroy(m);
     pthread_mutex_unlock(&l->lock);
     return st;
 }

@@ -67,7 +67,7 @@ struct keel_loader {
     keel_instance **instances;
     size_t instance_count, instance_cap;
     char *leaks;
-    unsigned long sequence;
+    atomic_ulong sequence;         /* install counter: unique directory names */
 };
 
 /* The function table served to modules. */

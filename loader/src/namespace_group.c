@@ -28,6 +28,7 @@ struct keel_ns_group {
     int index;
     keel_shim_ns *shim_ns;
     int exclusive;
+    int tainted;        /* holds objects already reported as leaked */
     unsigned module_total;
     group_module *modules;
     size_t module_count;
@@ -353,6 +354,11 @@ keel_status keel_ns_group_attach(keel_ns_group *g, const char *module_name, int 
     return st;
 }
 
+void keel_ns_group_taint(keel_ns_group *g)
+{
+    g->tainted = 1;
+}
+
 char *keel_ns_group_detach(keel_ns_group *g, const char *module_name, const keel_private_lib *libs,
                            size_t lib_count)
 {
@@ -368,8 +374,9 @@ char *keel_ns_group_detach(keel_ns_group *g, const char *module_name, const keel
             g->module_total--;
             break;
         }
-    if (g->module_total == 0) {
+    if (g->module_total == 0)
         g->exclusive = 0;
+    if (g->module_total == 0 && !g->tainted) {
         char *names = NULL;
         size_t objects = keel_shim_ns_objects(g->shim_ns, &names);
         if (objects > 1)

@@ -58,6 +58,10 @@ keel_status keel_ns_group_attach(keel_ns_group *g, const char *module_name, int 
 char *keel_ns_group_detach(keel_ns_group *g, const char *module_name,
                            const keel_private_lib *libs, size_t lib_count);
 
+/* Marks the group as holding objects already reported as leaked, so that
+ * they are not reported again (against another module) when it empties. */
+void keel_ns_group_taint(keel_ns_group *g);
+
 Lmid_t keel_ns_group_lmid(const keel_ns_group *g);
 int keel_ns_group_index(const keel_ns_group *g);
 keel_shim_ns *keel_ns_group_shim(keel_ns_group *g);

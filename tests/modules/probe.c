@@ -82,6 +82,23 @@ static char *probe_resource(const char *rel)
     return api->resource_read(self, rel, &data, &size) == KEEL_OK ? data : NULL;
 }
 
+#if defined(PROBE_TLS_DTOR)
+extern int __cxa_thread_atexit_impl(void (*fn)(void *), void *obj, void *dso);
+extern void *__dso_handle;
+
+static void thread_dtor(void *obj)
+{
+    (void)obj;
+}
+
+static void register_thread_dtor(keel_ctx *ctx, void *arg)
+{
+    (void)ctx;
+    (void)arg;
+    __cxa_thread_atexit_impl(thread_dtor, NULL, &__dso_handle);
+}
+#endif
+
 #define REGISTER(NAME, SIG, FN)                                                      \
     do {                                                                             \
         keel_status st_ = api->service_register(ctx, "default", NAME, SIG, (keel_fn)FN); \
@@ -109,6 +126,13 @@ static keel_status probe_start(keel_ctx *ctx, const keel_api *table)
     REGISTER("resource", "ptr(str)", probe_resource);
     if (api->subscribe(ctx, "default", "probe.events", NULL, NULL) != KEEL_ERR_INVALID)
         return KEEL_ERR_INTERNAL;
+#if defined(PROBE_TLS_DTOR)
+    /* A thread-exit destructor registered on a base worker thread points
+     * into this module, so glibc cannot unload it while that thread lives:
+     * the loader must notice and report it. */
+    if (api->task_submit(ctx, register_thread_dtor, NULL) != KEEL_OK)
+        return KEEL_ERR_INTERNAL;
+#endif
 #if defined(PROBE_FAIL_START)
     probe_submit(3, NULL);
     api->log(ctx, KEEL_LOG_WARN, "failing on purpose");
