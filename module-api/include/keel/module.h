@@ -198,7 +198,11 @@ typedef struct keel_module_def {
     keel_status (*start)(keel_ctx *ctx, const keel_api *api);
 
     /* Called once before unload, after every task of the instance has
-     * finished. Release what start acquired. May be NULL. */
+     * finished. Release what start acquired: join every thread the module
+     * created, delete pthread keys whose destructors live in the module,
+     * close what it opened. Code of the module still referenced after this
+     * returns (a running thread, a thread-exit destructor) keeps it mapped,
+     * and the base reports that as a leak. May be NULL. */
     void (*stop)(keel_ctx *ctx, const keel_api *api);
 } keel_module_def;
 
