@@ -61,10 +61,18 @@ keel_status keel_mailbox_create(keel_bus *bus, size_t capacity, keel_overflow po
 
 /* Waits until nothing is queued or being delivered (up to timeout_ms), then
  * frees the mailbox; messages still queued after the timeout are dropped
- * and counted in *dropped_out (may be NULL). NULL-safe. */
+ * and counted in *dropped_out (may be NULL). A deliver call in progress is
+ * always waited for, even past the timeout (freeing under it would crash).
+ * Posting after this returns is a use-after-free. NULL-safe. */
 void keel_mailbox_destroy(keel_mailbox *mb, unsigned timeout_ms, size_t *dropped_out);
 
 /* Copies the message (strings and data, all borrowed) into the mailbox.
+ * Capacity counts every message accepted and not yet delivered, the batch
+ * being delivered included. timeout_ms 0 means "do not wait". A deliver
+ * function must not sync-post to, flush or destroy its own mailbox. The
+ * data is delivered aligned like malloc memory. KEEL_ERR_INVALID for NULL
+ * arguments; a sync post whose message DROP_OLDEST drops gives
+ * KEEL_ERR_LIMIT.
  * With `sync` non-zero, returns only after this message was delivered (or
  * the timeout passed: KEEL_ERR_TIMEOUT, the message stays queued).
  * `timeout_ms` also bounds waiting for room under KEEL_OVERFLOW_BLOCK.

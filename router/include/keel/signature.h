@@ -30,6 +30,13 @@
  *   ptr    void *                           not callable dynamically (typed
  *                                           calls only): a clear error
  *
+ * Integers are exact for any plain JSON integer (i64/u64 results beyond
+ * 2^53 are exact numbers that JavaScript-style readers will round); bool
+ * takes only true/false; a str or bytes argument containing \u0000 is
+ * refused; invalid UTF-8 in a str or buf result becomes U+FFFD. Call
+ * errors count "argument N" over JSON positions (buf excluded), parse
+ * errors over signature positions.
+ *
  * At most one buf parameter. Dynamic call results: with no buf, the return
  * value's JSON; with a buf and a void return, the buf's string; with both,
  * {"return": RET, "buf": "..."}.
