@@ -17,9 +17,31 @@ static void record_leak(keel_loader *l, keel_instance *inst, const char *leak)
     keel_log(KEEL_LOG_ERROR, inst->id, "unload incomplete: %s", leak);
 }
 
+/* Drops the instance's router version. Nothing routes to it by now, so
+ * this only waits for deliveries that are finishing. */
+static void instance_unroute(keel_loader *l, keel_instance *inst)
+{
+    if (inst->route == NULL)
+        return;
+    keel_error err = {0};
+    if (keel_router_version_remove(l->router, inst->route, l->opts.drain_timeout_ms, &err) == KEEL_OK)
+        inst->route = NULL;
+    else
+        keel_log(KEEL_LOG_ERROR, inst->id, "%s", err.message);
+}
+
 int keel_instance_unload(keel_loader *l, keel_instance *inst)
 {
     char *leak = NULL;
+    instance_unroute(l, inst);
+    if (inst->route != NULL) {
+        /* Something is still inside: unloading now would pull code from
+         * under it. Keep everything and report. */
+        keel_leak_append(&leak, "calls or deliveries still inside; left loaded");
+        record_leak(l, inst, leak);
+        free(leak);
+        return -1;
+    }
     if (inst->handle != NULL) {
         dlclose(inst->handle);
         inst->handle = NULL;
@@ -61,13 +83,13 @@ static double elapsed_ms(const struct timespec *t0)
 
 static keel_status call_start(keel_instance *inst)
 {
-    return inst->def->start(&inst->ctx, &keel_module_api_v1);
+    return inst->def->start(&inst->ctx, &keel_module_api_table);
 }
 
 static keel_status call_stop(keel_instance *inst)
 {
     if (inst->def->stop != NULL)
-        inst->def->stop(&inst->ctx, &keel_module_api_v1);
+        inst->def->stop(&inst->ctx, &keel_module_api_table);
     return KEEL_OK;
 }
 
@@ -76,6 +98,8 @@ static keel_status call_stop(keel_instance *inst)
 static void start_failed(keel_loader *l, keel_instance *inst, int unloadable, const char *why)
 {
     atomic_store(&inst->stopping, 1);
+    if (inst->route != NULL)
+        keel_router_mark_broken(l->router, inst->route, why);
     unsigned left = keel_task_group_close_and_wait(&inst->tasks, l->opts.stop_timeout_ms);
     keel_registrations_clear(inst);
     if (unloadable && left == 0) {
@@ -88,6 +112,63 @@ static void start_failed(keel_loader *l, keel_instance *inst, int unloadable, co
         keel_instance_record(inst, KEEL_STATE_BROKEN, "%s; left loaded because %s", why,
                              left ? "its tasks did not finish" : "a thread is still inside it");
     }
+}
+
+static int is_started(const keel_instance *inst)
+{
+    return inst->state == KEEL_STATE_ACTIVE || inst->state == KEEL_STATE_INACTIVE;
+}
+
+static keel_status require_started(const keel_instance *inst, const char *what, keel_error *err)
+{
+    if (inst != NULL && is_started(inst) && inst->route != NULL)
+        return KEEL_OK;
+    if (inst == NULL)
+        return keel_error_set(err, KEEL_ERR_NOT_FOUND, "no such instance to %s", what);
+    return keel_error_set(err, KEEL_ERR_STATE, "%s is %s; only a started instance can be %s", inst->id,
+                          keel_instance_state_name(inst->state), what);
+}
+
+/* Brings the loader's ACTIVE/INACTIVE states of module `name` in line with
+ * what the router routes now: `routed` (and `also`, for gray) are active. */
+static void record_routing(keel_loader *l, const char *name, const keel_instance *routed,
+                           const keel_instance *also, const char *why)
+{
+    for (size_t i = 0; i < l->instance_count; i++) {
+        keel_instance *other = l->instances[i];
+        if (strcmp(other->name, name) != 0 || !is_started(other))
+            continue;
+        int active = other == routed || other == also;
+        if ((other->state == KEEL_STATE_ACTIVE) != active)
+            keel_instance_record(other, active ? KEEL_STATE_ACTIVE : KEEL_STATE_INACTIVE, "%s", why);
+    }
+}
+
+static keel_status activate_locked(keel_loader *l, keel_instance *inst, keel_error *err)
+{
+    keel_status st = keel_router_activate(l->router, inst->route, err);
+    if (st == KEEL_OK)
+        record_routing(l, inst->name, inst, NULL, "activated");
+    return st;
+}
+
+/* A start hook must register what the manifest declares without a symbol. */
+static int declared_services_missing(keel_instance *inst, char *why, size_t size)
+{
+    const keel_manifest *m = inst->manifest;
+    for (size_t i = 0; i < keel_manifest_service_count(m); i++) {
+        const keel_manifest_service *svc = keel_manifest_service_at(m, i);
+        int found = 0;
+        keel_registration r;
+        for (size_t k = 0; !found && keel_instance_service_at(inst, k, &r) == 0; k++)
+            found = strcmp(r.scene, svc->scene) == 0 && strcmp(r.name, svc->name) == 0;
+        if (!found) {
+            snprintf(why, size, "the manifest declares service \"%s\" in scene \"%s\" but the start "
+                     "hook did not register it", svc->name, svc->scene);
+            return 1;
+        }
+    }
+    return 0;
 }
 
 keel_status keel_instance_start(keel_instance *inst, int activate, keel_error *err)
@@ -106,14 +187,21 @@ keel_status keel_instance_start(keel_instance *inst, int activate, keel_error *e
     keel_status result = KEEL_OK;
     keel_status st = keel_hook_run(call_start, inst, timeout, &result);
     char why[256];
-    if (st == KEEL_OK && result == KEEL_OK) {
+    keel_error activation = {0};
+    if (st == KEEL_OK && result == KEEL_OK && declared_services_missing(inst, why, sizeof why)) {
+        st = KEEL_ERR_START;
+    } else if (st == KEEL_OK && result == KEEL_OK) {
         inst->started = 1;
-        keel_instance_record(inst, activate ? KEEL_STATE_ACTIVE : KEEL_STATE_INACTIVE,
-                             "started in %.2f ms", elapsed_ms(&t0));
+        keel_instance_record(inst, KEEL_STATE_INACTIVE, "started in %.2f ms", elapsed_ms(&t0));
+        keel_status act = activate ? activate_locked(l, inst, &activation) : KEEL_OK;
         pthread_mutex_unlock(&l->lock);
-        return KEEL_OK;
+        if (act != KEEL_OK && err != NULL)
+            *err = activation;
+        return act;
     }
-    if (st == KEEL_OK) {
+    if (st == KEEL_ERR_START) {
+        /* why is already set */
+    } else if (st == KEEL_OK) {
         snprintf(why, sizeof why, "start hook failed with %s (%d)", keel_status_name(result), result);
         st = KEEL_ERR_START;
     } else if (st == KEEL_ERR_TIMEOUT || st == KEEL_ERR_UNSAFE) {
@@ -130,16 +218,75 @@ keel_status keel_instance_set_active(keel_instance *inst, int active, keel_error
 {
     keel_loader *l = inst->loader;
     pthread_mutex_lock(&l->lock);
-    keel_status st = KEEL_OK;
-    if (inst->state != KEEL_STATE_ACTIVE && inst->state != KEEL_STATE_INACTIVE)
-        st = keel_error_set(err, KEEL_ERR_STATE, "%s is %s; only a started instance can be %s",
-                            inst->id, keel_instance_state_name(inst->state),
-                            active ? "activated" : "deactivated");
-    else if ((inst->state == KEEL_STATE_ACTIVE) != (active != 0))
-        keel_instance_record(inst, active ? KEEL_STATE_ACTIVE : KEEL_STATE_INACTIVE, "%s",
-                             active ? "activated" : "deactivated");
+    keel_status st = require_started(inst, active ? "activated" : "deactivated", err);
+    if (st == KEEL_OK && active)
+        st = activate_locked(l, inst, err);
+    else if (st == KEEL_OK && (st = keel_router_deactivate(l->router, inst->route, err)) == KEEL_OK &&
+             inst->state == KEEL_STATE_ACTIVE)
+        keel_instance_record(inst, KEEL_STATE_INACTIVE, "deactivated");
     pthread_mutex_unlock(&l->lock);
     return st;
+}
+
+keel_status keel_loader_switch(keel_loader *l, const char *name, const char *version, keel_error *err)
+{
+    keel_instance *inst = keel_loader_find(l, name, version);
+    if (inst == NULL)
+        return keel_error_set(err, KEEL_ERR_NOT_FOUND, "%s@%s is not installed", name, version);
+    return keel_instance_set_active(inst, 1, err);
+}
+
+static keel_instance *instance_of_route(keel_loader *l, const keel_router_version *v)
+{
+    for (size_t i = 0; v != NULL && i < l->instance_count; i++)
+        if (l->instances[i]->route == v)
+            return l->instances[i];
+    return NULL;
+}
+
+keel_status keel_loader_rollback(keel_loader *l, const char *name, keel_error *err)
+{
+    pthread_mutex_lock(&l->lock);
+    keel_router_version *now = NULL;
+    keel_status st = keel_router_rollback(l->router, name, &now, err);
+    if (st == KEEL_OK)
+        record_routing(l, name, instance_of_route(l, now), NULL, "rolled back to");
+    pthread_mutex_unlock(&l->lock);
+    return st;
+}
+
+keel_status keel_loader_route(keel_loader *l, const char *name, const char *primary_version,
+                              const char *gray_version, unsigned percent, int by_key, keel_error *err)
+{
+    keel_instance *primary = keel_loader_find(l, name, primary_version);
+    keel_instance *gray = gray_version ? keel_loader_find(l, name, gray_version) : NULL;
+    if (primary == NULL || (gray_version != NULL && gray == NULL))
+        return keel_error_set(err, KEEL_ERR_NOT_FOUND, "%s@%s is not installed", name,
+                              primary == NULL ? primary_version : gray_version);
+    pthread_mutex_lock(&l->lock);
+    keel_status st = require_started(primary, "routed", err);
+    if (st == KEEL_OK && gray != NULL)
+        st = require_started(gray, "routed", err);
+    if (st == KEEL_OK)
+        st = keel_router_route(l->router, primary->route, gray ? gray->route : NULL, percent, by_key, err);
+    if (st == KEEL_OK) {
+        char why[64];
+        snprintf(why, sizeof why, "gray routing %u%% to %s", gray ? percent : 0,
+                 gray ? gray->version : primary->version);
+        record_routing(l, name, primary, gray && percent > 0 ? gray : NULL, why);
+    }
+    pthread_mutex_unlock(&l->lock);
+    return st;
+}
+
+keel_router *keel_loader_router(keel_loader *l)
+{
+    return l->router;
+}
+
+keel_router_version *keel_instance_route(const keel_instance *inst)
+{
+    return inst->route;
 }
 
 /* Stops a started instance: no new tasks, wait for the pending ones, run
@@ -184,7 +331,19 @@ keel_status keel_loader_uninstall(keel_loader *l, keel_instance *inst, keel_erro
     keel_status st = KEEL_OK;
     char why[256] = "";
     int safe = 1;
-    if (inst->state == KEEL_STATE_ACTIVE || inst->state == KEEL_STATE_INACTIVE)
+    if (inst->route != NULL && (is_started(inst) || inst->state == KEEL_STATE_STOPPING)) {
+        /* No new calls; wait for the ones inside before stopping it. */
+        keel_error drain = {0};
+        if (keel_router_version_drain(l->router, inst->route, l->opts.drain_timeout_ms, &drain) != KEEL_OK) {
+            if (inst->state != KEEL_STATE_STOPPING)
+                keel_instance_record(inst, KEEL_STATE_STOPPING, "%s", drain.message);
+            pthread_mutex_unlock(&l->lock);
+            if (err != NULL)
+                *err = drain;
+            return drain.status;
+        }
+    }
+    if (is_started(inst) || (inst->state == KEEL_STATE_STOPPING && inst->started))
         safe = instance_stop(l, inst, why, sizeof why) == 0;
     if (!safe) {
         keel_leak_append(&l->leaks, "%s: %s; left loaded", inst->id, why);

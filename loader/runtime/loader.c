@@ -60,6 +60,10 @@ keel_status keel_loader_create(const keel_loader_options *opts, keel_loader **ou
         l->opts.task_threads = 2;
     if (l->opts.stop_timeout_ms == 0)
         l->opts.stop_timeout_ms = 5000;
+    if (l->opts.drain_timeout_ms == 0)
+        l->opts.drain_timeout_ms = 5000;
+    if (l->opts.max_versions == 0)
+        l->opts.max_versions = 2;
     char *store = NULL;
     keel_status st = KEEL_ERR_NOMEM;
     if ((l->work_dir = strdup(opts->work_dir)) == NULL ||
@@ -77,6 +81,8 @@ keel_status keel_loader_create(const keel_loader_options *opts, keel_loader **ou
     if ((st = keel_ns_manager_create(l->shim, store, l->opts.max_namespaces, &l->namespaces, err)) != KEEL_OK)
         goto fail;
     if ((st = keel_task_pool_create(l->opts.task_threads, &l->tasks, err)) != KEEL_OK)
+        goto fail;
+    if ((st = keel_router_create(&l->opts.router, &l->router, err)) != KEEL_OK)
         goto fail;
     free(store);
     if (keel_shim_unresolved_count(l->shim) > 0)
@@ -98,6 +104,7 @@ void keel_loader_destroy(keel_loader *l)
         keel_error err;
         keel_loader_uninstall(l, l->instances[l->instance_count - 1], &err);
     }
+    keel_router_destroy(l->router);
     keel_task_pool_destroy(l->tasks);
     keel_ns_manager_destroy(l->namespaces);
     keel_shim_destroy(l->shim);
@@ -297,6 +304,14 @@ static keel_status install_checks(keel_loader *l, const keel_manifest *m, const 
                               "upgrade the base or rebuild the module against api %d",
                               bundle, keel_manifest_name(m), keel_manifest_version(m),
                               keel_manifest_api(m), KEEL_API_VERSION, KEEL_API_VERSION);
+    size_t loaded = 0;
+    for (size_t i = 0; i < l->instance_count; i++)
+        loaded += strcmp(l->instances[i]->name, keel_manifest_name(m)) == 0;
+    if (loaded >= l->opts.max_versions && find_locked(l, keel_manifest_name(m), keel_manifest_version(m)) == NULL)
+        return keel_error_set(err, KEEL_ERR_LIMIT,
+                              "bundle %s: %s already has %zu versions loaded (the limit is %u); "
+                              "uninstall one first", bundle, keel_manifest_name(m), loaded,
+                              l->opts.max_versions);
     if (find_locked(l, keel_manifest_name(m), keel_manifest_version(m)) != NULL)
         return keel_error_set(err, KEEL_ERR_EXISTS,
                               "bundle %s: %s@%s is already installed; uninstall it first or bump "
@@ -333,6 +348,49 @@ static keel_status load_module(keel_instance *inst, const char *bundle, keel_err
                               "field \"name\" says \"%s\"", bundle, def->name ? def->name : "(null)", inst->name);
     inst->def = def;
     return KEEL_OK;
+}
+
+/* Registers the instance with the router (not routed yet) with its scenes
+ * and cross-scene permissions, and publishes the manifest's services that
+ * name an exported symbol. */
+static keel_status route_instance(keel_loader *l, keel_instance *inst, const char *bundle,
+                                  keel_error *err)
+{
+    const keel_manifest *m = inst->manifest;
+    size_t scene_count = keel_manifest_scene_count(m), grant_count = keel_manifest_call_count(m);
+    const char **scenes = calloc(scene_count + 1, sizeof *scenes);
+    keel_scene_grant *grants = calloc(grant_count + 1, sizeof *grants);
+    keel_status st = KEEL_OK;
+    if (scenes == NULL || grants == NULL) {
+        st = keel_error_set(err, KEEL_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < scene_count; i++)
+        scenes[i] = keel_manifest_scene(m, i);
+    for (size_t i = 0; i < grant_count; i++) {
+        const keel_manifest_call *c = keel_manifest_call_at(m, i);
+        grants[i] = (keel_scene_grant){c->scene, c->service, c->topic};
+    }
+    keel_router_identity id = {inst->name, inst->version, scenes, scene_count, grants, grant_count};
+    if ((st = keel_router_version_add(l->router, &id, &inst->ctx, &inst->route, err)) != KEEL_OK)
+        goto out;
+    for (size_t i = 0; i < keel_manifest_service_count(m) && st == KEEL_OK; i++) {
+        const keel_manifest_service *svc = keel_manifest_service_at(m, i);
+        if (svc->symbol == NULL)
+            continue;
+        keel_fn fn = (keel_fn)dlsym(inst->handle, svc->symbol);
+        if (fn == NULL)
+            st = keel_error_set(err, KEEL_ERR_MANIFEST,
+                                "bundle %s: manifest field \"services[%zu].symbol\": %s does not export "
+                                "\"%s\" (give it default visibility)", bundle, i,
+                                keel_manifest_library(m), svc->symbol);
+        else
+            st = keel_instance_register_service(inst, svc->scene, svc->name, svc->signature, fn, err);
+    }
+out:
+    free(scenes);
+    free(grants);
+    return st;
 }
 
 static keel_status add_instance(keel_loader *l, keel_instance *inst)
@@ -437,6 +495,8 @@ keel_status keel_loader_install(keel_loader *l, const char *path, keel_instance 
     }
     inst->group = group;
     if ((st = load_module(inst, path, err)) != KEEL_OK)
+        goto fail_instance;
+    if ((st = route_instance(l, inst, path, err)) != KEEL_OK)
         goto fail_instance;
     if (add_instance(l, inst) != KEEL_OK) {
         st = keel_error_set(err, KEEL_ERR_NOMEM, "out of memory");

@@ -42,6 +42,7 @@ struct keel_instance {
     keel_private_lib *libs;
     size_t lib_count;
     keel_ns_group *group;
+    keel_router_version *route;    /* from install to uninstall */
     char *library_path;
     void *handle;                  /* dlmopen handle of the module object */
     const keel_module_def *def;
@@ -64,6 +65,7 @@ struct keel_loader {
     keel_shim *shim;
     keel_ns_manager *namespaces;
     keel_task_pool *tasks;
+    keel_router *router;
     keel_instance **instances;
     size_t instance_count, instance_cap;
     char *leaks;
@@ -71,7 +73,7 @@ struct keel_loader {
 };
 
 /* The function table served to modules. */
-extern const keel_api keel_module_api_v1;
+extern const keel_api keel_module_api_table;
 
 /* Records a state change with a printf-formatted note. */
 void keel_instance_record(keel_instance *inst, keel_instance_state state, const char *fmt, ...)
@@ -86,6 +88,11 @@ void keel_instance_free(keel_instance *inst);
  * (its thread still runs in the module). */
 keel_status keel_hook_run(keel_status (*hook)(keel_instance *inst), keel_instance *inst,
                           unsigned timeout_ms, keel_status *result);
+
+/* Registers a service for the instance: recorded, and published in the
+ * router (module API and manifest "symbol" services both come here). */
+keel_status keel_instance_register_service(keel_instance *inst, const char *scene, const char *name,
+                                           const char *signature, keel_fn fn, keel_error *err);
 
 /* Drops every service and subscription the instance registered. */
 void keel_registrations_clear(keel_instance *inst);

@@ -264,18 +264,46 @@ void keel_registrations_clear(keel_instance *inst)
     pthread_mutex_unlock(&inst->lock);
 }
 
+keel_status keel_instance_register_service(keel_instance *inst, const char *scene, const char *name,
+                                           const char *signature, keel_fn fn, keel_error *err)
+{
+    if (!name_ok(scene) || !name_ok(name) || fn == NULL)
+        return keel_error_set(err, KEEL_ERR_INVALID, "%s: a service needs a scene, a name and a function",
+                              inst->id);
+    keel_registration r = {scene, name, signature, fn, NULL};
+    keel_status st = registration_add(inst, &inst->services, r);
+    if (st == KEEL_ERR_EXISTS)
+        return keel_error_set(err, st, "%s already publishes \"%s\" in scene \"%s\"", inst->id, name, scene);
+    if (st != KEEL_OK)
+        return keel_error_set(err, st, "out of memory");
+    st = keel_router_service_add(inst->route, scene, name, signature, fn, err);
+    if (st != KEEL_OK)
+        registration_remove(inst, &inst->services, scene, name);
+    return st;
+}
+
+/* Module-facing calls return a status only; the reason goes to the log so
+ * that the operator can read why. */
+static keel_status api_failed(keel_ctx *ctx, const keel_error *err)
+{
+    keel_log(KEEL_LOG_WARN, ctx->instance->id, "%s", err->message);
+    return err->status;
+}
+
 static keel_status api_service_register(keel_ctx *ctx, const char *scene, const char *name,
                                         const char *signature, keel_fn fn)
 {
-    if (!name_ok(scene) || !name_ok(name) || fn == NULL)
-        return KEEL_ERR_INVALID;
-    keel_registration r = {scene, name, signature, fn, NULL};
-    return registration_add(ctx->instance, &ctx->instance->services, r);
+    keel_error err = {0};
+    keel_status st = keel_instance_register_service(ctx->instance, scene, name, signature, fn, &err);
+    return st == KEEL_OK || st == KEEL_ERR_INVALID ? st : api_failed(ctx, &err);
 }
 
 static keel_status api_service_unregister(keel_ctx *ctx, const char *scene, const char *name)
 {
-    return registration_remove(ctx->instance, &ctx->instance->services, scene, name);
+    keel_status st = registration_remove(ctx->instance, &ctx->instance->services, scene, name);
+    if (st == KEEL_OK)
+        keel_router_service_remove(ctx->instance->route, scene, name);
+    return st;
 }
 
 static keel_status api_subscribe(keel_ctx *ctx, const char *scene, const char *topic,
@@ -283,13 +311,88 @@ static keel_status api_subscribe(keel_ctx *ctx, const char *scene, const char *t
 {
     if (!name_ok(scene) || !name_ok(topic) || fn == NULL)
         return KEEL_ERR_INVALID;
+    keel_instance *inst = ctx->instance;
     keel_registration r = {scene, topic, NULL, (void (*)(void))fn, user};
-    return registration_add(ctx->instance, &ctx->instance->subscriptions, r);
+    keel_status st = registration_add(inst, &inst->subscriptions, r);
+    if (st != KEEL_OK)
+        return st;
+    keel_error err = {0};
+    st = keel_router_subscribe(inst->route, scene, topic, fn, user, &err);
+    if (st != KEEL_OK) {
+        registration_remove(inst, &inst->subscriptions, scene, topic);
+        return api_failed(ctx, &err);
+    }
+    return KEEL_OK;
 }
 
 static keel_status api_unsubscribe(keel_ctx *ctx, const char *scene, const char *topic)
 {
-    return registration_remove(ctx->instance, &ctx->instance->subscriptions, scene, topic);
+    keel_status st = registration_remove(ctx->instance, &ctx->instance->subscriptions, scene, topic);
+    if (st == KEEL_OK)
+        keel_router_unsubscribe(ctx->instance->route, scene, topic);
+    return st;
+}
+
+/* --- calls and messages (since 2) ---------------------------------------- */
+
+static keel_status api_service_resolve(keel_ctx *ctx, const char *scene, const char *name,
+                                       keel_service_ref **out)
+{
+    if (out == NULL)
+        return KEEL_ERR_INVALID;
+    keel_error err = {0};
+    keel_status st = keel_router_resolve(ctx->instance->loader->router, ctx->instance->route, scene,
+                                         name, out, &err);
+    return st == KEEL_OK ? st : api_failed(ctx, &err);
+}
+
+static void api_service_release(keel_ctx *ctx, keel_service_ref *ref)
+{
+    (void)ctx;
+    keel_router_ref_release(ref);
+}
+
+static keel_status api_call_enter(keel_service_ref *ref, const char *key, keel_call *call)
+{
+    if (ref == NULL || call == NULL)
+        return KEEL_ERR_INVALID;
+    return keel_router_enter(ref, key, call);
+}
+
+static void api_call_leave(keel_call *call)
+{
+    if (call != NULL)
+        keel_router_leave(call);
+}
+
+static keel_status api_call_json(keel_ctx *ctx, const char *scene, const char *name,
+                                 const char *args_json, char **result_json)
+{
+    if (result_json == NULL)
+        return KEEL_ERR_INVALID;
+    *result_json = NULL;
+    keel_service_ref *ref = NULL;
+    keel_status st = api_service_resolve(ctx, scene, name, &ref);
+    if (st != KEEL_OK)
+        return st;
+    keel_error err = {0};
+    char *result = NULL;
+    st = keel_router_call_json(ref, NULL, args_json, args_json ? strlen(args_json) : 0, &result, &err);
+    keel_router_ref_release(ref);
+    if (st != KEEL_OK)
+        return api_failed(ctx, &err);
+    *result_json = api_strdup(ctx, result);
+    free(result);
+    return *result_json != NULL ? KEEL_OK : KEEL_ERR_NOMEM;
+}
+
+static keel_status api_publish(keel_ctx *ctx, const char *scene, const char *topic, const void *data,
+                               size_t size, unsigned flags)
+{
+    keel_error err = {0};
+    keel_status st = keel_router_publish(ctx->instance->loader->router, ctx->instance->route, scene,
+                                         topic, data, size, flags, NULL, &err);
+    return st == KEEL_OK || st == KEEL_ERR_LIMIT ? st : api_failed(ctx, &err);
 }
 
 /* --- tasks ------------------------------------------------------------- */
@@ -328,7 +431,7 @@ static int api_stopping(keel_ctx *ctx)
     return atomic_load(&ctx->instance->stopping);
 }
 
-const keel_api keel_module_api_v1 = {
+const keel_api keel_module_api_table = {
     .version = KEEL_API_VERSION,
     .size = sizeof(keel_api),
     .module_name = api_module_name,
@@ -351,9 +454,15 @@ const keel_api keel_module_api_v1 = {
     .strdup = api_strdup,
     .task_submit = api_task_submit,
     .stopping = api_stopping,
+    .service_resolve = api_service_resolve,
+    .service_release = api_service_release,
+    .call_enter = api_call_enter,
+    .call_leave = api_call_leave,
+    .call_json = api_call_json,
+    .publish = api_publish,
 };
 
 const keel_api *keel_loader_module_api(void)
 {
-    return &keel_module_api_v1;
+    return &keel_module_api_table;
 }

@@ -65,6 +65,9 @@ const char *keel_status_name(keel_status status)
     case KEEL_ERR_STATE: return "state";
     case KEEL_ERR_LEAK: return "leak";
     case KEEL_ERR_INTERNAL: return "internal";
+    case KEEL_ERR_DENIED: return "denied";
+    case KEEL_ERR_DRAINING: return "draining";
+    case KEEL_ERR_BROKEN: return "broken";
     }
     return "unknown";
 }

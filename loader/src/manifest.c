@@ -9,6 +9,7 @@
 #include <keel/manifest.h>
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -46,6 +47,8 @@ struct keel_manifest {
     size_t service_count;
     keel_manifest_subscription *subscriptions;
     size_t subscription_count;
+    keel_manifest_call *calls;
+    size_t call_count;
     keel_manifest_requirement *requirements;
     size_t requirement_count;
     char *config_json;
@@ -62,10 +65,11 @@ typedef struct manifest_parser {
 
 static const char *const manifest_top_fields[] = {
     "name", "version", "api", "library", "libraries", "isolation", "priority",
-    "start_timeout_ms", "scenes", "services", "subscribes", "requires", "config", "build",
+    "start_timeout_ms", "scenes", "services", "subscribes", "calls", "requires", "config", "build",
 };
 
-static const char *const manifest_service_fields[] = {"name", "scene", "signature"};
+static const char *const manifest_service_fields[] = {"name", "scene", "signature", "symbol"};
+static const char *const manifest_call_fields[] = {"scene", "service", "topic"};
 static const char *const manifest_subscription_fields[] = {"topic", "scene"};
 
 /* ---- rendering found values for messages ------------------------------- */
@@ -173,6 +177,18 @@ static bool manifest_valid_id(const char *s, size_t max)
         if (!manifest_is_id_char(s[n]))
             return false;
     return n >= 1 && n <= max;
+}
+
+/* [A-Za-z_][A-Za-z0-9_]{0,127} */
+static bool manifest_valid_symbol(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 128 || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
+        return false;
+    for (size_t i = 1; i < n; i++)
+        if (!(isalnum((unsigned char)s[i]) || s[i] == '_'))
+            return false;
+    return true;
 }
 
 static bool manifest_valid_signature(const char *s)
@@ -396,6 +412,8 @@ static keel_status manifest_get_container(const manifest_parser *p, const cJSON 
 #define EXPECT_SCENE "a scene id of 1 to 64 characters from [A-Za-z0-9_.:-]"
 #define EXPECT_SERVICE_NAME "a service name of 1 to 128 characters from [A-Za-z0-9_.:-]"
 #define EXPECT_TOPIC "a topic of 1 to 128 characters from [A-Za-z0-9_.:-]"
+#define EXPECT_SYMBOL "the name of a function the module exports (a C identifier)"
+#define EXPECT_CALL_TARGET "a name or \"*\" (any)"
 #define EXPECT_SIGNATURE "a signature of 1 to 256 printable ASCII characters such as \"i64(i64,str)\""
 #define EXPECT_RANGE "a non-empty version range such as \">=1.2.0 <2.0.0\""
 
@@ -536,6 +554,13 @@ static keel_status manifest_parse_service(const manifest_parser *p, const cJSON 
     if (svc->signature != NULL && !manifest_valid_signature(svc->signature))
         return manifest_fail(p, field, cJSON_GetObjectItemCaseSensitive(item, "signature"),
                              "is not a valid signature", EXPECT_SIGNATURE);
+    snprintf(field, sizeof field, "%s.symbol", prefix);
+    s = manifest_get_string(p, item, "symbol", field, false, EXPECT_SYMBOL, &svc->symbol);
+    if (s != KEEL_OK)
+        return s;
+    if (svc->symbol != NULL && !manifest_valid_symbol(svc->symbol))
+        return manifest_fail(p, field, cJSON_GetObjectItemCaseSensitive(item, "symbol"),
+                             "is not a C identifier", EXPECT_SYMBOL);
     for (size_t j = 0; j < index; j++) {
         const keel_manifest_service *other = &p->m->services[j];
         if (strcmp(other->name, svc->name) == 0 && strcmp(other->scene, svc->scene) == 0) {
@@ -625,6 +650,72 @@ static keel_status manifest_parse_subscriptions(const manifest_parser *p, const 
         if (s != KEEL_OK)
             return s;
         p->m->subscription_count = i + 1;
+    }
+    return KEEL_OK;
+}
+
+/* Reads "service" or "topic" of a calls entry: a name or "*". */
+static keel_status manifest_parse_call_target(const manifest_parser *p, const cJSON *item,
+                                              const char *prefix, const char *key,
+                                              const char **out)
+{
+    char field[MANIFEST_FIELD_MAX + 16];
+    snprintf(field, sizeof field, "%s.%s", prefix, key);
+    keel_status s = manifest_get_string(p, item, key, field, false, EXPECT_CALL_TARGET, out);
+    if (s == KEEL_OK && *out != NULL && strcmp(*out, "*") != 0 &&
+        !manifest_valid_id(*out, MANIFEST_SERVICE_MAX))
+        return manifest_fail(p, field, cJSON_GetObjectItemCaseSensitive(item, key),
+                             "is not a valid name", EXPECT_CALL_TARGET);
+    return s;
+}
+
+static keel_status manifest_parse_call(const manifest_parser *p, const cJSON *item, size_t index)
+{
+    char prefix[MANIFEST_FIELD_MAX];
+    char field[MANIFEST_FIELD_MAX + 16];
+    snprintf(prefix, sizeof prefix, "calls[%zu]", index);
+    if (!cJSON_IsObject(item))
+        return manifest_fail(p, prefix, item, "is not an object",
+                             "an object such as {\"scene\": \"loud\", \"service\": \"shout\"}");
+    keel_status s = manifest_check_known_keys(p, item, prefix, manifest_call_fields,
+                                              sizeof manifest_call_fields / sizeof *manifest_call_fields);
+    if (s != KEEL_OK)
+        return s;
+    keel_manifest_call *call = &p->m->calls[index];
+    snprintf(field, sizeof field, "%s.scene", prefix);
+    s = manifest_get_string(p, item, "scene", field, true, EXPECT_SCENE, &call->scene);
+    if (s != KEEL_OK)
+        return s;
+    if (!manifest_valid_id(call->scene, MANIFEST_SCENE_MAX))
+        return manifest_fail(p, field, cJSON_GetObjectItemCaseSensitive(item, "scene"),
+                             "is not a valid scene id", EXPECT_SCENE);
+    s = manifest_parse_call_target(p, item, prefix, "service", &call->service);
+    if (s == KEEL_OK)
+        s = manifest_parse_call_target(p, item, prefix, "topic", &call->topic);
+    if (s == KEEL_OK && call->service == NULL && call->topic == NULL)
+        return manifest_fail_missing(p, prefix, "a \"service\" or a \"topic\" (a name or \"*\")");
+    return s;
+}
+
+static keel_status manifest_parse_calls(const manifest_parser *p, const cJSON *root)
+{
+    const cJSON *array = NULL;
+    keel_status s = manifest_get_container(p, root, "calls", true,
+                                           "an array of {scene, service or topic} objects", &array);
+    if (s != KEEL_OK || array == NULL)
+        return s;
+    size_t count = (size_t)cJSON_GetArraySize(array);
+    if (count == 0)
+        return KEEL_OK;
+    p->m->calls = calloc(count, sizeof *p->m->calls);
+    if (p->m->calls == NULL)
+        return manifest_fail_nomem(p);
+    size_t i = 0;
+    for (const cJSON *item = array->child; item != NULL; item = item->next, i++) {
+        s = manifest_parse_call(p, item, i);
+        if (s != KEEL_OK)
+            return s;
+        p->m->call_count = i + 1;
     }
     return KEEL_OK;
 }
@@ -744,6 +835,8 @@ static keel_status manifest_parse_fields(const manifest_parser *p, const cJSON *
         s = manifest_parse_services(p, root);
     if (s == KEEL_OK)
         s = manifest_parse_subscriptions(p, root);
+    if (s == KEEL_OK)
+        s = manifest_parse_calls(p, root);
     if (s == KEEL_OK)
         s = manifest_parse_requires(p, root);
     if (s == KEEL_OK)
@@ -871,6 +964,7 @@ void keel_manifest_destroy(keel_manifest *m)
     free(m->config_json);
     free(m->requirements);
     free(m->subscriptions);
+    free(m->calls);
     free(m->services);
     free(m->scenes);
     cJSON_Delete(m->root);
@@ -904,6 +998,13 @@ size_t keel_manifest_subscription_count(const keel_manifest *m) { return m->subs
 const keel_manifest_subscription *keel_manifest_subscription_at(const keel_manifest *m, size_t i)
 {
     return i < m->subscription_count ? &m->subscriptions[i] : NULL;
+}
+
+size_t keel_manifest_call_count(const keel_manifest *m) { return m->call_count; }
+
+const keel_manifest_call *keel_manifest_call_at(const keel_manifest *m, size_t i)
+{
+    return i < m->call_count ? &m->calls[i] : NULL;
 }
 
 size_t keel_manifest_requirement_count(const keel_manifest *m) { return m->requirement_count; }

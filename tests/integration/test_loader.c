@@ -40,14 +40,17 @@ START_TEST(greeter_installs_starts_serves_and_uninstalls)
     /* greeting from a bundle resource, "!" from the manifest's config */
     ck_assert_str_eq(out, "hello, operator! (greeter v1)");
     keel_state_change c;
-    ck_assert_uint_eq(keel_instance_history_count(g), 3);
-    ck_assert_int_eq(keel_instance_history_at(g, 0, &c), 0);
-    ck_assert_int_eq(c.state, KEEL_STATE_INSTALLED);
-    ck_assert_int_eq(keel_instance_history_at(g, 1, &c), 0);
-    ck_assert_int_eq(c.state, KEEL_STATE_STARTING);
-    ck_assert_int_eq(keel_instance_history_at(g, 2, &c), 0);
-    ck_assert_int_eq(c.state, KEEL_STATE_ACTIVE);
-    ck_assert_int_eq(keel_instance_history_at(g, 3, &c), -1);
+    static const keel_instance_state expected[] = {KEEL_STATE_INSTALLED, KEEL_STATE_STARTING,
+                                                   KEEL_STATE_INACTIVE, KEEL_STATE_ACTIVE};
+    ck_assert_uint_eq(keel_instance_history_count(g), 4);
+    int64_t last = 0;
+    for (size_t i = 0; i < 4; i++) {
+        ck_assert_int_eq(keel_instance_history_at(g, i, &c), 0);
+        ck_assert_int_eq(c.state, expected[i]);
+        ck_assert_int_ge(c.time_ns, last);
+        last = c.time_ns;
+    }
+    ck_assert_int_eq(keel_instance_history_at(g, 4, &c), -1);
     ck_assert_int_eq(test_dir_entries(instances_dir(work)), 1);
     keel_error err = {0};
     ck_assert_int_eq(keel_instance_set_active(g, 0, &err), KEEL_OK);
@@ -101,18 +104,18 @@ START_TEST(one_heap_one_stdio_one_errno)
     keel_instance *p = test_install_started(l, "modules/probe");
 
     /* A module allocates, the base frees; the base allocates, the module frees. */
-    char *(*malloc_text)(void) = (char *(*)(void))test_service(p, "default", "malloc_text");
-    void (*module_free)(void *) = (void (*)(void *))test_service(p, "default", "free");
+    char *(*malloc_text)(void) = (char *(*)(void))test_service(p, "probe", "malloc_text");
+    void (*module_free)(void *) = (void (*)(void *))test_service(p, "probe", "free");
     char *text = malloc_text();
     ck_assert_str_eq(text, "allocated in a module");
     free(text);
     module_free(strdup("allocated in the base"));
 
     /* The module's stdout is the base's stdout, even through its GOT. */
-    ptr_fn module_stdout = (ptr_fn)test_service(p, "default", "stdout");
+    ptr_fn module_stdout = (ptr_fn)test_service(p, "probe", "stdout");
     ck_assert_ptr_eq(module_stdout(), stdout);
     extern char **environ;
-    ptr_fn module_environ = (ptr_fn)test_service(p, "default", "environ");
+    ptr_fn module_environ = (ptr_fn)test_service(p, "probe", "environ");
     ck_assert_ptr_eq(module_environ(), environ);
 
     /* printf in the module reaches the base's stdout (fd 1). */
@@ -124,7 +127,7 @@ START_TEST(one_heap_one_stdio_one_errno)
     ck_assert_int_ge(fd, 0);
     dup2(fd, 1);
     close(fd);
-    void (*print)(const char *) = (void (*)(const char *))test_service(p, "default", "print");
+    void (*print)(const char *) = (void (*)(const char *))test_service(p, "probe", "print");
     print("printed by the probe module");
     fflush(stdout);
     dup2(saved, 1);
@@ -136,9 +139,9 @@ START_TEST(one_heap_one_stdio_one_errno)
     ck_assert_str_eq(line, "printed by the probe module\n");
 
     /* errno: set by libm inside the namespace, and by the module directly. */
-    int (*errno_libm)(void) = (int (*)(void))test_service(p, "default", "errno_libm");
+    int (*errno_libm)(void) = (int (*)(void))test_service(p, "probe", "errno_libm");
     ck_assert_int_eq(errno_libm(), EDOM);
-    void (*set_errno)(int) = (void (*)(int))test_service(p, "default", "set_errno");
+    void (*set_errno)(int) = (void (*)(int))test_service(p, "probe", "set_errno");
     errno = 0;
     set_errno(ERANGE);
     ck_assert_int_eq(errno, ERANGE);
@@ -163,7 +166,7 @@ START_TEST(module_thread_locals_are_per_thread)
     char *work;
     keel_loader *l = test_loader_new(&work, 0);
     keel_instance *p = test_install_started(l, "modules/probe");
-    tls_bump = (int (*)(void))test_service(p, "default", "tls_bump");
+    tls_bump = (int (*)(void))test_service(p, "probe", "tls_bump");
     ck_assert_int_eq(tls_bump(), 1);
     ck_assert_int_eq(tls_bump(), 2);
     pthread_t t[4];
@@ -186,8 +189,8 @@ START_TEST(module_api_memory_tasks_config_resources)
     char *work;
     keel_loader *l = test_loader_new(&work, 0);
     keel_instance *p = test_install_started(l, "modules/probe");
-    void *(*api_alloc)(size_t) = (void *(*)(size_t))test_service(p, "default", "api_alloc");
-    void (*api_free)(void *) = (void (*)(void *))test_service(p, "default", "api_free");
+    void *(*api_alloc)(size_t) = (void *(*)(size_t))test_service(p, "probe", "api_alloc");
+    void (*api_free)(void *) = (void (*)(void *))test_service(p, "probe", "api_free");
     ck_assert_uint_eq(keel_instance_memory_bytes(p), 0);
     void *a = api_alloc(1000), *b = api_alloc(24);
     ck_assert_uint_eq(keel_instance_memory_bytes(p), 1024);
@@ -195,13 +198,13 @@ START_TEST(module_api_memory_tasks_config_resources)
     api_free(a);
     ck_assert_uint_eq(keel_instance_memory_bytes(p), 24);
 
-    const char *(*config)(const char *) = (const char *(*)(const char *))test_service(p, "default", "config");
+    const char *(*config)(const char *) = (const char *(*)(const char *))test_service(p, "probe", "config");
     ck_assert_str_eq(config("colour"), "blue");
     ck_assert_str_eq(config("retries"), "3");
     ck_assert_str_eq(config("nested"), "{\"a\":[1,2]}");
     ck_assert_ptr_null(config("absent"));
 
-    char *(*resource)(const char *) = (char *(*)(const char *))test_service(p, "default", "resource");
+    char *(*resource)(const char *) = (char *(*)(const char *))test_service(p, "probe", "resource");
     char *res = resource("data/resource.txt");
     ck_assert_str_eq(res, "resource text of the probe\n");
     api_free(res);
@@ -209,8 +212,8 @@ START_TEST(module_api_memory_tasks_config_resources)
     ck_assert_ptr_null(resource("/etc/passwd"));
     ck_assert_ptr_null(resource("data/missing.txt"));
 
-    int (*submit)(int, atomic_int *) = (int (*)(int, atomic_int *))test_service(p, "default", "submit");
-    int (*tasks_run)(void) = (int (*)(void))test_service(p, "default", "tasks_run");
+    int (*submit)(int, atomic_int *) = (int (*)(int, atomic_int *))test_service(p, "probe", "submit");
+    int (*tasks_run)(void) = (int (*)(void))test_service(p, "probe", "tasks_run");
     static atomic_int counted;
     atomic_store(&counted, 0);
     ck_assert_int_eq(submit(20, &counted), 20);
@@ -233,7 +236,7 @@ START_TEST(memory_block_outlives_its_module)
     char *work;
     keel_loader *l = test_loader_new(&work, 0);
     keel_instance *p = test_install_started(l, "modules/probe");
-    void *(*api_alloc)(size_t) = (void *(*)(size_t))test_service(p, "default", "api_alloc");
+    void *(*api_alloc)(size_t) = (void *(*)(size_t))test_service(p, "probe", "api_alloc");
     char *block = api_alloc(64);
     strcpy(block, "still mine");
     keel_error err = {0};
@@ -277,7 +280,7 @@ static void expect_refused(const char *which, keel_status status, const char *ne
     free(work);
 }
 
-START_TEST(refuses_manifest_for_newer_api) { expect_refused("modules/probe-api2", KEEL_ERR_API, "module-api 2"); }
+START_TEST(refuses_manifest_for_newer_api) { expect_refused("modules/probe-api3", KEEL_ERR_API, "module-api 3"); }
 END_TEST
 START_TEST(refuses_object_built_for_newer_api) { expect_refused("modules/probe-newapi", KEEL_ERR_API, "module-api 99"); }
 END_TEST

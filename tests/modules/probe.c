@@ -1,4 +1,6 @@
 /* probe: a test module that exercises the libc shim and the module API.
+ * Its services live in a scene named after the variant, so that several
+ * variants can be installed side by side.
  * Built several times with different PROBE_* defines to make the failure
  * cases the loader must handle: a failing or hanging start hook, a newer
  * API, a name that disagrees with the manifest, no entry symbol. */
@@ -101,7 +103,7 @@ static void register_thread_dtor(keel_ctx *ctx, void *arg)
 
 #define REGISTER(NAME, SIG, FN)                                                      \
     do {                                                                             \
-        keel_status st_ = api->service_register(ctx, "default", NAME, SIG, (keel_fn)FN); \
+        keel_status st_ = api->service_register(ctx, PROBE_NAME, NAME, SIG, (keel_fn)FN); \
         if (st_ != KEEL_OK)                                                          \
             return st_;                                                              \
     } while (0)

@@ -27,6 +27,7 @@
 #include <keel/bundle.h>
 #include <keel/error.h>
 #include <keel/manifest.h>
+#include <keel/router.h>
 
 typedef struct keel_loader keel_loader;
 typedef struct keel_instance keel_instance;
@@ -64,7 +65,10 @@ typedef struct keel_loader_options {
     unsigned max_namespaces;       /* 0: 15 (glibc's 16 minus the base's) */
     unsigned task_threads;         /* 0: 2 worker threads for api->task_submit */
     unsigned stop_timeout_ms;      /* 0: 5000; waiting for tasks and the stop hook */
+    unsigned drain_timeout_ms;     /* 0: 5000; waiting for calls to leave a version */
+    unsigned max_versions;         /* 0: 2 versions of one module loaded at once */
     keel_bundle_limits limits;     /* zero fields take the bundle defaults */
+    keel_router_options router;    /* zero fields take the router defaults */
 } keel_loader_options;
 
 /* Creates a loader. `opts` and its strings are borrowed (copied). The work
@@ -85,8 +89,9 @@ void keel_loader_destroy(keel_loader *loader);
  * (KEEL_ERR_BUNDLE/MANIFEST), a module for a newer API (KEEL_ERR_API), an
  * object that cannot be unloaded (KEEL_ERR_UNSAFE), a version already
  * installed (KEEL_ERR_EXISTS), no namespace left (KEEL_ERR_LIMIT), a
- * dynamic-loader failure (KEEL_ERR_LOAD). On KEEL_OK *out is owned by the
- * loader. */
+ * dynamic-loader failure (KEEL_ERR_LOAD), a third version of a module
+ * while max_versions are loaded (KEEL_ERR_LIMIT). On KEEL_OK *out is owned
+ * by the loader. */
 keel_status keel_loader_install(keel_loader *loader, const char *path, keel_instance **out,
                                 keel_error *err);
 
@@ -96,13 +101,37 @@ keel_status keel_loader_install(keel_loader *loader, const char *path, keel_inst
  * unloaded and left BROKEN with the reason; nothing else changes. */
 keel_status keel_instance_start(keel_instance *inst, int activate, keel_error *err);
 
-/* Switches a started instance between ACTIVE and INACTIVE. */
+/* Switches a started instance between ACTIVE (routed: it takes the calls
+ * and messages of its module) and INACTIVE. Activating one version
+ * deactivates the one that was routed before, atomically for all services
+ * and subscriptions. */
 keel_status keel_instance_set_active(keel_instance *inst, int active, keel_error *err);
 
-/* Stops (if started), unloads and verifies, removes the instance's files
- * and frees the instance. If something of it stays mapped, the loader
- * keeps a leak record (keel_loader_leaks) and KEEL_ERR_LEAK is returned;
- * the instance is gone either way. */
+/* Activates `name`@`version` (borrowed): see keel_instance_set_active. */
+keel_status keel_loader_switch(keel_loader *loader, const char *name, const char *version,
+                               keel_error *err);
+
+/* Activates the version of `name` that was active before the last switch
+ * (it must still be installed and started). */
+keel_status keel_loader_rollback(keel_loader *loader, const char *name, keel_error *err);
+
+/* Gray release: `percent` of the calls of `name` go to `gray_version`, the
+ * rest to `primary_version` (both started); `by_key` pins calls that carry
+ * a routing key. gray_version NULL routes everything to primary. */
+keel_status keel_loader_route(keel_loader *loader, const char *name, const char *primary_version,
+                              const char *gray_version, unsigned percent, int by_key,
+                              keel_error *err);
+
+/* The router this loader drives (owned by the loader). */
+keel_router *keel_loader_router(keel_loader *loader);
+
+/* Takes the instance out of routing and waits (drain_timeout_ms) for the
+ * calls inside it; stops it (tasks, stop hook); unloads and verifies;
+ * removes its files and frees it. KEEL_ERR_TIMEOUT when calls are still
+ * inside after the drain timeout: the instance stays loaded (STOPPING, the
+ * reason in its history) and the call may be repeated. If something stays
+ * mapped after the unload, the loader keeps a leak record
+ * (keel_loader_leaks) and KEEL_ERR_LEAK is returned; the instance is gone. */
 keel_status keel_loader_uninstall(keel_loader *loader, keel_instance *inst, keel_error *err);
 
 /* The instance `name`@`version` (borrowed), or NULL. */
@@ -146,6 +175,8 @@ size_t keel_instance_service_count(const keel_instance *inst);
 int keel_instance_service_at(const keel_instance *inst, size_t i, keel_registration *out);
 size_t keel_instance_subscription_count(const keel_instance *inst);
 int keel_instance_subscription_at(const keel_instance *inst, size_t i, keel_registration *out);
+/* The instance's router version (NULL once uninstalled). */
+keel_router_version *keel_instance_route(const keel_instance *inst);
 /* Looks up a symbol the module's .so exports (for tests and tools). */
 void *keel_instance_symbol(const keel_instance *inst, const char *name);
 /* Bytes and blocks the instance holds through api->alloc. */

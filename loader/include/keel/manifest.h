@@ -20,6 +20,8 @@ typedef struct keel_manifest_service {
     const char *name;
     const char *scene;      /* "default" when not given */
     const char *signature;  /* NULL when not given */
+    const char *symbol;     /* exported function the loader registers, or NULL
+                             * (then the module registers it at start) */
 } keel_manifest_service;
 
 /* A subscription declared in the manifest. Strings owned by the manifest. */
@@ -27,6 +29,15 @@ typedef struct keel_manifest_subscription {
     const char *topic;
     const char *scene;      /* "default" when not given */
 } keel_manifest_subscription;
+
+/* A declared cross-scene permission ("calls" entry): the module may call
+ * `service` and/or publish to `topic` in `scene`; either may be "*" or
+ * NULL (not granted). Strings owned by the manifest. */
+typedef struct keel_manifest_call {
+    const char *scene;
+    const char *service;
+    const char *topic;
+} keel_manifest_call;
 
 /* A required starter. Strings owned by the manifest. */
 typedef struct keel_manifest_requirement {
@@ -43,8 +54,9 @@ typedef struct keel_manifest_requirement {
  * api (integer >= 1), library (relative path), libraries (relative dir),
  * isolation ("shared" | "exclusive"), priority (integer 0..1000, default 100),
  * start_timeout_ms (integer 1..600000, default 5000), scenes (array of
- * scene ids), services (array of {name, scene?, signature?}), subscribes
- * (array of {topic, scene?}), requires (object name -> range string),
+ * scene ids), services (array of {name, scene?, signature?, symbol?}), subscribes
+ * (array of {topic, scene?}), calls (array of {scene, service?, topic?}:
+ * cross-scene permissions), requires (object name -> range string),
  * config (object), build (object). Unknown top-level fields are refused
  * unless they start with "x-". */
 keel_status keel_manifest_parse(const char *json, size_t size, const char *origin,
@@ -70,6 +82,8 @@ size_t keel_manifest_service_count(const keel_manifest *m);
 const keel_manifest_service *keel_manifest_service_at(const keel_manifest *m, size_t i);
 size_t keel_manifest_subscription_count(const keel_manifest *m);
 const keel_manifest_subscription *keel_manifest_subscription_at(const keel_manifest *m, size_t i);
+size_t keel_manifest_call_count(const keel_manifest *m);
+const keel_manifest_call *keel_manifest_call_at(const keel_manifest *m, size_t i);
 size_t keel_manifest_requirement_count(const keel_manifest *m);
 const keel_manifest_requirement *keel_manifest_requirement_at(const keel_manifest *m, size_t i);
 /* The "config" object as compact JSON text ("{}" when absent). */

@@ -7,6 +7,11 @@
  * its start hook. The module exports exactly one symbol, keel_module_entry,
  * which returns a static description of the module (keel_module_def).
  *
+ * API versions
+ *   1  identity, logging, configuration, resources, registration, memory,
+ *      tasks
+ *   2  resolving and calling services (typed and JSON), publishing
+ *
  * Compatibility rules
  *   - The table only grows: fields are appended, never removed or reordered.
  *     A base serving API version N serves every module built for 1..N.
@@ -36,7 +41,7 @@ extern "C" {
 #endif
 
 /* The module-api version this header describes. */
-#define KEEL_API_VERSION 1
+#define KEEL_API_VERSION 2
 
 /* The name of the one symbol a module exports. */
 #define KEEL_MODULE_ENTRY_SYMBOL "keel_module_entry"
@@ -60,7 +65,10 @@ typedef enum keel_status {
     KEEL_ERR_LIMIT = 14,      /* a configured or system limit was reached */
     KEEL_ERR_STATE = 15,      /* the operation is not allowed in this state */
     KEEL_ERR_LEAK = 16,       /* unloaded, but something stayed mapped */
-    KEEL_ERR_INTERNAL = 17    /* a bug in keel */
+    KEEL_ERR_INTERNAL = 17,   /* a bug in keel */
+    KEEL_ERR_DENIED = 18,     /* a cross-scene call the manifest does not declare */
+    KEEL_ERR_DRAINING = 19,   /* the callee's versions are being removed */
+    KEEL_ERR_BROKEN = 20      /* the callee's last version failed */
 } keel_status;
 
 /* Log levels, in increasing severity. */
@@ -90,6 +98,20 @@ typedef struct keel_message {
 
 /* A message handler. `user` is the pointer given to subscribe. */
 typedef void (*keel_message_fn)(keel_ctx *ctx, const keel_message *msg, void *user);
+
+/* A reference to a service, resolved once and called many times: it
+ * follows version switches. Opaque, base-owned. */
+typedef struct keel_service_ref keel_service_ref;
+
+/* One typed call in progress: `fn` is the function of the version serving
+ * it, which stays loaded until call_leave. The rest is the base's. */
+typedef struct keel_call {
+    keel_fn fn;
+    void *internal[4];
+} keel_call;
+
+/* publish flags */
+#define KEEL_PUBLISH_SYNC 1u  /* return only after every subscriber handled it */
 
 /* A task run on a base-owned worker thread. */
 typedef void (*keel_task_fn)(keel_ctx *ctx, void *arg);
@@ -178,6 +200,43 @@ typedef struct keel_api {
     /* Non-zero once the instance is asked to stop: long tasks poll this
      * and return early. */
     int (*stopping)(keel_ctx *ctx);
+
+    /* --- since 2: calls and messages ------------------------------------ */
+
+    /* Resolves service `name` in `scene` (NULL: the module's first scene
+     * in its manifest, or "default") to a reference. Calling into a scene
+     * that is not one of the module's own needs a "calls" entry in its
+     * manifest, else KEEL_ERR_DENIED. The service need not be published
+     * yet. *out is base-owned and valid until service_release or until the
+     * module stops. Strings are borrowed. */
+    keel_status (*service_resolve)(keel_ctx *ctx, const char *scene, const char *name,
+                                   keel_service_ref **out);
+    void (*service_release)(keel_ctx *ctx, keel_service_ref *ref);
+
+    /* Typed call:
+     *     keel_call c;
+     *     if (api->call_enter(ref, NULL, &c) == KEEL_OK) {
+     *         int r = ((int (*)(int))c.fn)(42);
+     *         api->call_leave(&c);
+     *     }
+     * `routing_key` (borrowed, may be NULL) pins gray-release routing: the
+     * same key reaches the same version. KEEL_ERR_NOT_FOUND, _DRAINING or
+     * _BROKEN when there is nothing to call. Every successful call_enter
+     * needs exactly one call_leave, on any thread. */
+    keel_status (*call_enter)(keel_service_ref *ref, const char *routing_key, keel_call *call);
+    void (*call_leave)(keel_call *call);
+
+    /* Dynamic call with JSON: `args_json` is an array of the arguments
+     * (borrowed). On KEEL_OK *result_json is the JSON result, which the
+     * caller frees with api->free. Scene rules as for service_resolve. */
+    keel_status (*call_json)(keel_ctx *ctx, const char *scene, const char *name,
+                             const char *args_json, char **result_json);
+
+    /* Publishes `size` bytes of `data` (borrowed, copied) on `topic` in
+     * `scene` (NULL: the module's first scene). flags: KEEL_PUBLISH_SYNC.
+     * KEEL_ERR_LIMIT when a subscriber's queue is full. */
+    keel_status (*publish)(keel_ctx *ctx, const char *scene, const char *topic,
+                           const void *data, size_t size, unsigned flags);
 } keel_api;
 
 /* True when the base's table has `field` (it may be newer or older). */

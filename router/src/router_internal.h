@@ -1,0 +1,151 @@
+/*
+ * The router's internals, shared by its files. Nothing outside router/src
+ * includes this.
+ */
+#ifndef KEEL_ROUTER_INTERNAL_H
+#define KEEL_ROUTER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <keel/router.h>
+#include <keel/signature.h>
+
+#include "stripe.h"
+
+typedef struct module_slot module_slot;
+
+/* (scene, name) of a service or topic. Interned: lives as long as the
+ * router, so call paths may hold one without reference counting. */
+typedef struct route {
+    struct route *next;            /* hash chain */
+    char *scene, *name;
+    int is_topic;
+    _Atomic(module_slot *) owner;  /* services: the module publishing it */
+    /* topics: the subscribing modules (under router->topics_lock) */
+    module_slot **subscribers;
+    size_t subscriber_count;
+} route;
+
+typedef struct service_metrics {
+    keel_striped calls, errors;
+    atomic_ullong samples;
+    atomic_ullong latency[KEEL_LATENCY_BUCKETS];
+} service_metrics;
+
+typedef struct vservice {
+    route *route;
+    keel_fn fn;
+    keel_signature *sig;
+    service_metrics *metrics;
+} vservice;
+
+typedef struct vsubscription {
+    route *route;
+    keel_message_fn fn;
+    void *user;
+} vsubscription;
+
+/* Copy-on-write lists read by call and delivery paths without a lock: a
+ * writer (under slot->lock) publishes a new list and retires the old one,
+ * which is freed only when the version is removed (no call is inside it
+ * then). */
+typedef struct service_list {
+    size_t count;
+    vservice items[];
+} service_list;
+
+typedef struct subscription_list {
+    size_t count;
+    vsubscription items[];
+} subscription_list;
+
+struct keel_router_version {
+    keel_router *router;
+    module_slot *slot;
+    char *version, *id;
+    keel_ctx *ctx;
+    keel_striped inflight;
+    _Atomic(service_list *) services;
+    _Atomic(subscription_list *) subs;
+    void **retired;                /* old lists, signatures and metrics */
+    size_t retired_count;
+    char **scenes;
+    size_t scene_count;
+    keel_scene_grant *grants;
+    size_t grant_count;
+    int draining;
+    keel_router_ref **refs;        /* references this version resolved */
+    size_t ref_count;
+};
+
+/* Which versions take calls. Immutable once published. */
+typedef struct snapshot {
+    keel_router_version *primary;
+    keel_router_version *gray;
+    unsigned percent;
+    int by_key;
+} snapshot;
+
+struct module_slot {
+    module_slot *next;             /* router->slots list */
+    char *name;
+    pthread_mutex_t lock;          /* writers: versions, snapshot, subscriptions */
+    _Atomic(snapshot *) current;
+    atomic_uint epoch;
+    keel_striped entering[2];
+    keel_router_version **versions;
+    size_t version_count;
+    atomic_size_t live_versions;   /* version_count, readable without the lock */
+    keel_router_version *previous; /* for rollback */
+    char *broken_reason;           /* under lock; calls read broken flag */
+    atomic_int broken;
+    atomic_int draining;           /* versions being removed */
+    keel_mailbox *mailbox;         /* created on first subscription */
+    atomic_ullong undeliverable;
+};
+
+struct keel_service_ref {
+    keel_router *router;
+    route *route;
+    keel_router_version *caller;
+};
+
+struct keel_router {
+    keel_router_options opts;
+    pthread_mutex_t lock;          /* routes table and slot list */
+    route **buckets;
+    size_t bucket_count;
+    module_slot *slots;
+    pthread_rwlock_t topics_lock;  /* route->subscribers of topics */
+    keel_bus *bus;
+};
+
+/* Finds or creates the interned route (scene, name). Returns NULL when
+ * out of memory. Takes r->lock. */
+route *keel_route_intern(keel_router *r, const char *scene, const char *name, int is_topic);
+
+/* Looks up a route without creating it (NULL if absent). */
+route *keel_route_find(keel_router *r, const char *scene, const char *name, int is_topic);
+
+/* Checks that `caller` may reach (scene, service/topic). NULL caller: yes. */
+keel_status keel_scene_check(const keel_router_version *caller, const char *scene,
+                             const char *service, const char *topic, keel_error *err);
+
+/* The caller's default scene ("default" for tools). */
+const char *keel_default_scene(const keel_router_version *caller);
+
+/* Enters the slot's current snapshot and counts the chosen version as
+ * in-flight; NULL when nothing routes. `gray_ok` is 0 for messages. */
+keel_router_version *keel_slot_enter(module_slot *slot, const char *key, int gray_ok);
+
+/* Finds the version's service entry for `rt`, or NULL. */
+const vservice *keel_version_service(const keel_router_version *v, const route *rt);
+
+/* Messages: called when a version (un)subscribes; under slot->lock. */
+keel_status keel_topic_add_subscriber(keel_router *r, route *topic, module_slot *slot,
+                                      keel_error *err);
+void keel_topic_remove_subscriber(keel_router *r, route *topic, module_slot *slot);
+void keel_slot_mailbox_close(module_slot *slot);
+
+#endif
