@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds keel with AddressSanitizer + UndefinedBehaviorSanitizer and runs the
-# whole test suite (unit and integration), then the integration tests again
-# under ThreadSanitizer (the loader runs hooks and tasks on their own threads).
+# whole test suite (unit and integration), then again under ThreadSanitizer
+# (the router, mailboxes, hooks and tasks all run on several threads).
 # Usage: scripts/test.sh [meson test args]   (extra args apply to the ASan run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,7 @@ logs=(build-asan/meson-logs/testlog.txt)
 if [ $# -eq 0 ]; then
   [ -f build-tsan/build.ninja ] || meson setup build-tsan -Dsanitize=thread >/dev/null
   ninja -C build-tsan
-  KEEL_SWAPS=300 meson test -C build-tsan --print-errorlogs --suite integration
+  KEEL_SWAPS=300 meson test -C build-tsan --print-errorlogs
   logs+=(build-tsan/meson-logs/testlog.txt)
 fi
 # One closing line over every suite that ran (Check suites and the CLI test).

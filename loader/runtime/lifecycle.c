@@ -152,8 +152,10 @@ static keel_status activate_locked(keel_loader *l, keel_instance *inst, keel_err
     return st;
 }
 
-/* A start hook must register what the manifest declares without a symbol. */
-static int declared_services_missing(keel_instance *inst, char *why, size_t size)
+/* A start hook must register what the manifest declares without a symbol;
+ * the manifest's properties are attached to each. Non-zero when one is
+ * missing (the reason in why). */
+static int declared_services_apply(keel_instance *inst, char *why, size_t size)
 {
     const keel_manifest *m = inst->manifest;
     for (size_t i = 0; i < keel_manifest_service_count(m); i++) {
@@ -167,6 +169,8 @@ static int declared_services_missing(keel_instance *inst, char *why, size_t size
                      "hook did not register it", svc->name, svc->scene);
             return 1;
         }
+        if (svc->properties != NULL)
+            keel_router_service_set_properties(inst->route, svc->scene, svc->name, svc->properties);
     }
     return 0;
 }
@@ -188,7 +192,7 @@ keel_status keel_instance_start(keel_instance *inst, int activate, keel_error *e
     keel_status st = keel_hook_run(call_start, inst, timeout, &result);
     char why[256];
     keel_error activation = {0};
-    if (st == KEEL_OK && result == KEEL_OK && declared_services_missing(inst, why, sizeof why)) {
+    if (st == KEEL_OK && result == KEEL_OK && declared_services_apply(inst, why, sizeof why)) {
         st = KEEL_ERR_START;
     } else if (st == KEEL_OK && result == KEEL_OK) {
         inst->started = 1;

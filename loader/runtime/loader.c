@@ -377,7 +377,7 @@ static keel_status route_instance(keel_loader *l, keel_instance *inst, const cha
     for (size_t i = 0; i < keel_manifest_service_count(m) && st == KEEL_OK; i++) {
         const keel_manifest_service *svc = keel_manifest_service_at(m, i);
         if (svc->symbol == NULL)
-            continue;
+            continue; /* registered by the start hook; properties added after it */
         keel_fn fn = (keel_fn)dlsym(inst->handle, svc->symbol);
         if (fn == NULL)
             st = keel_error_set(err, KEEL_ERR_MANIFEST,

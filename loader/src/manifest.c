@@ -68,7 +68,8 @@ static const char *const manifest_top_fields[] = {
     "start_timeout_ms", "scenes", "services", "subscribes", "calls", "requires", "config", "build",
 };
 
-static const char *const manifest_service_fields[] = {"name", "scene", "signature", "symbol"};
+static const char *const manifest_service_fields[] = {"name", "scene", "signature", "symbol",
+                                                      "properties"};
 static const char *const manifest_call_fields[] = {"scene", "service", "topic"};
 static const char *const manifest_subscription_fields[] = {"topic", "scene"};
 
@@ -561,6 +562,14 @@ static keel_status manifest_parse_service(const manifest_parser *p, const cJSON 
     if (svc->symbol != NULL && !manifest_valid_symbol(svc->symbol))
         return manifest_fail(p, field, cJSON_GetObjectItemCaseSensitive(item, "symbol"),
                              "is not a C identifier", EXPECT_SYMBOL);
+    const cJSON *props = NULL;
+    snprintf(field, sizeof field, "%s.properties", prefix);
+    s = manifest_get_container(p, item, "properties", false,
+                               "an object such as {\"idempotent\": true}", &props);
+    if (s != KEEL_OK)
+        return s;
+    if (props != NULL && (svc->properties = cJSON_PrintUnformatted(props)) == NULL)
+        return manifest_fail_nomem(p);
     for (size_t j = 0; j < index; j++) {
         const keel_manifest_service *other = &p->m->services[j];
         if (strcmp(other->name, svc->name) == 0 && strcmp(other->scene, svc->scene) == 0) {
@@ -965,6 +974,8 @@ void keel_manifest_destroy(keel_manifest *m)
     free(m->requirements);
     free(m->subscriptions);
     free(m->calls);
+    for (size_t i = 0; i < m->service_count; i++)
+        cJSON_free((char *)m->services[i].properties);
     free(m->services);
     free(m->scenes);
     cJSON_Delete(m->root);

@@ -280,6 +280,7 @@ static void version_free(keel_router_version *v)
         for (size_t i = 0; i < sl->count; i++) {
             keel_signature_destroy(sl->items[i].sig);
             free(sl->items[i].metrics);
+            free(sl->items[i].properties);
         }
     free(sl);
     free(atomic_load(&v->subs));
@@ -428,7 +429,7 @@ keel_status keel_router_service_add(keel_router_version *v, const char *scene, c
         next->count = count + 1;
         if (count > 0)
             memcpy(next->items, sl->items, count * sizeof(vservice));
-        next->items[count] = (vservice){rt, fn, sig, metrics};
+        next->items[count] = (vservice){rt, fn, sig, metrics, NULL};
         st = service_list_replace(v, next);
     }
     pthread_mutex_unlock(&slot->lock);
@@ -454,7 +455,8 @@ keel_status keel_router_service_remove(keel_router_version *v, const char *scene
     if (gone != NULL) {
         service_list *next = malloc(sizeof *next + sl->count * sizeof(vservice));
         st = KEEL_ERR_NOMEM;
-        if (next != NULL && retire(v, gone->sig) == KEEL_OK && retire(v, gone->metrics) == KEEL_OK) {
+        if (next != NULL && retire(v, gone->sig) == KEEL_OK && retire(v, gone->metrics) == KEEL_OK &&
+            (gone->properties == NULL || retire(v, gone->properties) == KEEL_OK)) {
             next->count = 0;
             for (size_t i = 0; i < sl->count; i++)
                 if (sl->items[i].route != rt)
@@ -468,6 +470,56 @@ keel_status keel_router_service_remove(keel_router_version *v, const char *scene
     }
     pthread_mutex_unlock(&slot->lock);
     return st;
+}
+
+keel_status keel_router_service_set_properties(keel_router_version *v, const char *scene,
+                                               const char *name, const char *json)
+{
+    route *rt = scene && name ? keel_route_find(v->router, scene, name, 0) : NULL;
+    if (rt == NULL)
+        return KEEL_ERR_NOT_FOUND;
+    char *copy = json ? strdup(json) : NULL;
+    if (json != NULL && copy == NULL)
+        return KEEL_ERR_NOMEM;
+    pthread_mutex_lock(&v->slot->lock);
+    vservice *s = (vservice *)keel_version_service(v, rt);
+    if (s != NULL) {
+        free(s->properties);
+        s->properties = copy;
+    }
+    pthread_mutex_unlock(&v->slot->lock);
+    if (s == NULL) {
+        free(copy);
+        return KEEL_ERR_NOT_FOUND;
+    }
+    return KEEL_OK;
+}
+
+size_t keel_router_services(keel_router *r, void (*fn)(const keel_service_info *info, void *user), void *user)
+{
+    pthread_mutex_lock(&r->lock);
+    module_slot *slots = r->slots;
+    pthread_mutex_unlock(&r->lock);
+    size_t n = 0;
+    for (module_slot *slot = slots; slot != NULL; slot = slot->next) {
+        pthread_mutex_lock(&slot->lock);
+        const snapshot *cur = atomic_load(&slot->current);
+        for (size_t i = 0; i < slot->version_count; i++) {
+            const keel_router_version *v = slot->versions[i];
+            int routed = cur == NULL ? 0 : cur->primary == v ? 1 : cur->gray == v ? 2 : 0;
+            const service_list *sl = atomic_load(&v->services);
+            for (size_t k = 0; sl != NULL && k < sl->count; k++) {
+                const vservice *s = &sl->items[k];
+                keel_service_info info = {slot->name, v->version, s->route->scene, s->route->name,
+                                          keel_signature_text(s->sig), s->properties, routed,
+                                          routed == 2 ? cur->percent : routed == 1 && cur->gray ? 100 - cur->percent : routed ? 100 : 0};
+                fn(&info, user);
+                n++;
+            }
+        }
+        pthread_mutex_unlock(&slot->lock);
+    }
+    return n;
 }
 
 /* --- subscriptions ------------------------------------------------------------------- */

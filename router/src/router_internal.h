@@ -38,6 +38,7 @@ typedef struct vservice {
     keel_fn fn;
     keel_signature *sig;
     service_metrics *metrics;
+    char *properties;              /* JSON object text or NULL; under slot->lock */
 } vservice;
 
 typedef struct vsubscription {

@@ -440,6 +440,20 @@ START_TEST(exclusive_module_gets_its_own_namespace_and_limits_are_clear)
 }
 END_TEST
 
+START_TEST(older_api_modules_are_still_served)
+{
+    char *work;
+    keel_loader *l = test_loader_new(&work, 0);
+    keel_instance *p = test_install_started(l, "modules/probe-v1");
+    const char *(*config)(const char *) = (const char *(*)(const char *))test_service(p, "probe-v1", "config");
+    ck_assert_ptr_nonnull(config);
+    ck_assert_str_eq(config("colour"), "blue");
+    keel_loader_destroy(l);
+    test_remove_tree(work);
+    free(work);
+}
+END_TEST
+
 START_TEST(two_versions_side_by_side)
 {
     char *work;
@@ -518,6 +532,7 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, module_api_memory_tasks_config_resources);
     tcase_add_test(tc, memory_block_outlives_its_module);
     tcase_add_test(tc, two_versions_side_by_side);
+    tcase_add_test(tc, older_api_modules_are_still_served);
     tcase_add_test(tc, exclusive_module_gets_its_own_namespace_and_limits_are_clear);
     suite_add_tcase(s, tc);
     TCase *bad = tcase_create("refusals");

@@ -432,6 +432,80 @@ START_TEST(metrics_count_calls_errors_and_latency)
 }
 END_TEST
 
+typedef struct listing {
+    int found_v1, found_v2;
+} listing;
+
+static void list_one(const keel_service_info *info, void *user)
+{
+    listing *seen = user;
+    if (strcmp(info->module, "counter") != 0 || strcmp(info->name, "add") != 0)
+        return;
+    ck_assert_str_eq(info->scene, "counting");
+    ck_assert_str_eq(info->signature, "i64(i64,i64)");
+    ck_assert_str_eq(info->properties, "{\"idempotent\":true}");
+    if (strcmp(info->version, "1.0.0") == 0) {
+        ck_assert_int_eq(info->routed, 1);
+        ck_assert_uint_eq(info->share, 90);
+        seen->found_v1++;
+    } else {
+        ck_assert_int_eq(info->routed, 2);
+        ck_assert_uint_eq(info->share, 10);
+        seen->found_v2++;
+    }
+}
+
+START_TEST(services_list_their_signature_properties_and_share)
+{
+    char *work;
+    keel_loader *l = loader_with(&work, 1000, KEEL_OVERFLOW_REJECT);
+    install(l, "modules/counter-1", 1);
+    install(l, "modules/counter-2", 0);
+    keel_error err = {0};
+    ck_assert_int_eq(keel_loader_route(l, "counter", "1.0.0", "2.0.0", 10, 0, &err), KEEL_OK);
+    listing seen = {0};
+    ck_assert_uint_ge(keel_router_services(keel_loader_router(l), list_one, &seen), 6);
+    ck_assert_int_eq(seen.found_v1, 1);
+    ck_assert_int_eq(seen.found_v2, 1);
+    done_loader(l, work);
+}
+END_TEST
+
+static void queue_of_counter(const keel_queue_metrics *m, void *user)
+{
+    if (strcmp(m->module, "counter") == 0)
+        *(keel_mailbox_stats *)user = m->stats;
+}
+
+START_TEST(sync_publish_returns_after_delivery_and_queues_are_counted)
+{
+    char *work;
+    keel_loader *l = loader_with(&work, 1000, KEEL_OVERFLOW_REJECT);
+    install(l, "modules/counter-1", 1);
+    atomic_uint seen[4] = {0}, by_version[4] = {0}, disorder = 0;
+    atomic_ullong last = 0;
+    keel_error err = {0};
+    size_t receivers = 0;
+    for (uint64_t seq = 1; seq <= 3; seq++) {
+        tick t = {seq, seen, by_version, &last, &disorder};
+        ck_assert_int_eq(keel_router_publish(keel_loader_router(l), NULL, "counting", "ticks", &t, sizeof t,
+                                             KEEL_PUBLISH_SYNC, &receivers, &err), KEEL_OK);
+        ck_assert_uint_eq(receivers, 1);
+        ck_assert_uint_eq(atomic_load(&seen[seq]), 1); /* delivered before publish returned */
+    }
+    /* Nobody subscribes to this topic: accepted, no receivers. */
+    ck_assert_int_eq(keel_router_publish(keel_loader_router(l), NULL, "counting", "nobody", "x", 1, 0,
+                                         &receivers, &err), KEEL_OK);
+    ck_assert_uint_eq(receivers, 0);
+    keel_mailbox_stats stats = {0};
+    ck_assert_uint_ge(keel_router_queue_metrics(keel_loader_router(l), queue_of_counter, &stats), 1);
+    ck_assert_uint_eq(stats.posted, 3);
+    ck_assert_uint_eq(stats.delivered, 3);
+    ck_assert_uint_eq(stats.rejected + stats.dropped + stats.queued, 0);
+    done_loader(l, work);
+}
+END_TEST
+
 static Suite *router_suite(void)
 {
     Suite *s = suite_create("router");
@@ -443,6 +517,8 @@ static Suite *router_suite(void)
     tcase_add_test(tc, metrics_count_calls_errors_and_latency);
     tcase_add_test(tc, a_stuck_call_keeps_the_old_version_loaded_and_reported);
     tcase_add_test(tc, calls_say_draining_broken_or_not_found);
+    tcase_add_test(tc, services_list_their_signature_properties_and_share);
+    tcase_add_test(tc, sync_publish_returns_after_delivery_and_queues_are_counted);
     suite_add_tcase(s, tc);
     TCase *switching = tcase_create("switching");
     tcase_set_timeout(switching, 900);

@@ -159,6 +159,14 @@ const keel_module_def *keel_module_entry(void)
     static const keel_module_def def = {99, sizeof(keel_module_def), PROBE_NAME, probe_start, probe_stop};
     return &def;
 }
+#elif defined(PROBE_OLD_API)
+/* Built for module-api 1: a base serving a newer API must still serve it. */
+__attribute__((visibility("default"))) const keel_module_def *keel_module_entry(void);
+const keel_module_def *keel_module_entry(void)
+{
+    static const keel_module_def def = {1, sizeof(keel_module_def), PROBE_NAME, probe_start, probe_stop};
+    return &def;
+}
 #elif !defined(PROBE_NO_ENTRY)
 KEEL_MODULE(PROBE_NAME, probe_start, probe_stop)
 #else

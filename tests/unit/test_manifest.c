@@ -666,6 +666,45 @@ END_TEST
 
 #define ARRAY_LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
+/* ---- calls, symbols and properties ------------------------------------------ */
+
+START_TEST(test_calls_symbol_properties)
+{
+    char *json = minimal_with(
+        "\"services\": [{\"name\": \"greet\", \"symbol\": \"greet_v1\", "
+        "\"properties\": {\"idempotent\": true, \"owner\": \"team-a\"}}], "
+        "\"calls\": [{\"scene\": \"loud\", \"service\": \"shout\"}, {\"scene\": \"vip\", \"topic\": \"*\"}]");
+    keel_manifest *m = parse_ok(json);
+    const keel_manifest_service *svc = keel_manifest_service_at(m, 0);
+    ck_assert_str_eq(svc->symbol, "greet_v1");
+    ck_assert_str_eq(svc->properties, "{\"idempotent\":true,\"owner\":\"team-a\"}");
+    ck_assert_uint_eq(keel_manifest_call_count(m), 2);
+    const keel_manifest_call *c0 = keel_manifest_call_at(m, 0), *c1 = keel_manifest_call_at(m, 1);
+    ck_assert_str_eq(c0->scene, "loud");
+    ck_assert_str_eq(c0->service, "shout");
+    ck_assert_ptr_null(c0->topic);
+    ck_assert_str_eq(c1->scene, "vip");
+    ck_assert_str_eq(c1->topic, "*");
+    ck_assert_ptr_null(keel_manifest_call_at(m, 2));
+    keel_manifest_destroy(m);
+    free(json);
+}
+END_TEST
+
+START_TEST(test_calls_symbol_properties_invalid)
+{
+    minimal_fails("\"calls\": {\"scene\": \"x\"}", "calls");
+    minimal_fails("\"calls\": [{\"service\": \"x\"}]", "calls[0].scene");
+    minimal_fails("\"calls\": [{\"scene\": \"bad scene\", \"service\": \"x\"}]", "calls[0].scene");
+    minimal_fails("\"calls\": [{\"scene\": \"vip\"}]", "calls[0]");
+    minimal_fails("\"calls\": [{\"scene\": \"vip\", \"service\": \"a b\"}]", "calls[0].service");
+    minimal_fails("\"calls\": [{\"scene\": \"vip\", \"topic\": 3}]", "calls[0].topic");
+    minimal_fails("\"calls\": [{\"scene\": \"vip\", \"service\": \"x\", \"extra\": 1}]", "calls[0].extra");
+    minimal_fails("\"services\": [{\"name\": \"g\", \"symbol\": \"1abc\"}]", "services[0].symbol");
+    minimal_fails("\"services\": [{\"name\": \"g\", \"properties\": [1]}]", "properties");
+}
+END_TEST
+
 static Suite *manifest_suite(void)
 {
     Suite *s = suite_create("manifest");
@@ -678,6 +717,8 @@ static Suite *manifest_suite(void)
     suite_add_tcase(s, valid);
 
     TCase *fields = tcase_create("fields");
+    tcase_add_test(fields, test_calls_symbol_properties);
+    tcase_add_test(fields, test_calls_symbol_properties_invalid);
     tcase_add_test(fields, test_name_missing);
     tcase_add_loop_test(fields, test_name_invalid, 0, ARRAY_LEN(bad_names));
     tcase_add_test(fields, test_name_limits);

@@ -22,6 +22,7 @@ typedef struct keel_manifest_service {
     const char *signature;  /* NULL when not given */
     const char *symbol;     /* exported function the loader registers, or NULL
                              * (then the module registers it at start) */
+    const char *properties; /* compact JSON object, or NULL */
 } keel_manifest_service;
 
 /* A subscription declared in the manifest. Strings owned by the manifest. */
@@ -54,7 +55,7 @@ typedef struct keel_manifest_requirement {
  * api (integer >= 1), library (relative path), libraries (relative dir),
  * isolation ("shared" | "exclusive"), priority (integer 0..1000, default 100),
  * start_timeout_ms (integer 1..600000, default 5000), scenes (array of
- * scene ids), services (array of {name, scene?, signature?, symbol?}), subscribes
+ * scene ids), services (array of {name, scene?, signature?, symbol?, properties?}), subscribes
  * (array of {topic, scene?}), calls (array of {scene, service?, topic?}:
  * cross-scene permissions), requires (object name -> range string),
  * config (object), build (object). Unknown top-level fields are refused

@@ -173,6 +173,25 @@ keel_status keel_router_publish(keel_router *r, keel_router_version *publisher, 
 /* Waits until every queued message has been delivered (or the timeout). */
 keel_status keel_router_flush(keel_router *r, unsigned timeout_ms);
 
+/* --- listing ------------------------------------------------------------ */
+
+/* Attaches properties (a JSON object text, borrowed; NULL clears) to a
+ * service `v` publishes. KEEL_ERR_NOT_FOUND if it does not. */
+keel_status keel_router_service_set_properties(keel_router_version *v, const char *scene,
+                                               const char *name, const char *json);
+
+typedef struct keel_service_info {
+    const char *module, *version, *scene, *name;  /* valid during the callback */
+    const char *signature;       /* canonical text */
+    const char *properties;      /* JSON object text or NULL */
+    int routed;                  /* 0 not routed, 1 primary, 2 gray */
+    unsigned share;              /* percent of the module's calls it takes */
+} keel_service_info;
+
+/* Calls `fn` once per (version, service) registered. Returns the count. */
+size_t keel_router_services(keel_router *r, void (*fn)(const keel_service_info *info, void *user),
+                            void *user);
+
 /* --- metrics ------------------------------------------------------------ */
 
 #define KEEL_LATENCY_BUCKETS 32  /* bucket i: [2^i, 2^(i+1)) ns; 0 also < 1 ns */
