@@ -4,7 +4,8 @@
 set -euo pipefail
 packages=(
   build-essential binutils pkg-config meson ninja-build python3
-  libffi-dev libcjson-dev libarchive-dev libssl-dev check liburcu-dev
+  libffi-dev libcjson-dev libarchive-dev libssl-dev check libmicrohttpd-dev
+  curl
 )
 missing=()
 for p in "${packages[@]}"; do
