@@ -211,8 +211,22 @@ const char *keel_instance_version(const keel_instance *inst) { return inst->vers
 const char *keel_instance_id(const keel_instance *inst) { return inst->id; }
 const char *keel_instance_dir(const keel_instance *inst) { return inst->dir; }
 const keel_manifest *keel_instance_manifest(const keel_instance *inst) { return inst->manifest; }
-keel_instance_state keel_instance_state_get(const keel_instance *inst) { return inst->state; }
-const char *keel_instance_reason(const keel_instance *inst) { return inst->reason ? inst->reason : ""; }
+keel_instance_state keel_instance_state_get(const keel_instance *inst)
+{
+    keel_instance *m = (keel_instance *)inst;
+    pthread_mutex_lock(&m->lock);
+    keel_instance_state state = m->state;
+    pthread_mutex_unlock(&m->lock);
+    return state;
+}
+const char *keel_instance_reason(const keel_instance *inst)
+{
+    keel_instance *m = (keel_instance *)inst;
+    pthread_mutex_lock(&m->lock);
+    const char *reason = m->reason ? m->reason : "";
+    pthread_mutex_unlock(&m->lock);
+    return reason;
+}
 int keel_instance_namespace(const keel_instance *inst)
 {
     return inst->group ? keel_ns_group_index(inst->group) : -1;

@@ -93,24 +93,30 @@ static keel_status call_stop(keel_instance *inst)
     return KEEL_OK;
 }
 
-/* After a failed start: let its tasks finish, drop its registrations and
- * unload it; the instance stays as a BROKEN record. */
-static void start_failed(keel_loader *l, keel_instance *inst, int unloadable, const char *why)
+/* After a failed start, outside the loader lock: no new tasks, let the
+ * queued ones finish, drop its registrations. Returns the tasks left. */
+static unsigned start_failed_quiesce(keel_loader *l, keel_instance *inst)
 {
     atomic_store(&inst->stopping, 1);
-    if (inst->route != NULL)
-        keel_router_mark_broken(l->router, inst->route, why);
     unsigned left = keel_task_group_close_and_wait(&inst->tasks, l->opts.stop_timeout_ms);
     keel_registrations_clear(inst);
-    if (unloadable && left == 0) {
+    return left;
+}
+
+/* Then, under the lock: unload it; the instance stays as a BROKEN record. */
+static void start_failed(keel_loader *l, keel_instance *inst, int unloadable, unsigned tasks_left,
+                         const char *why)
+{
+    if (inst->route != NULL)
+        keel_router_mark_broken(l->router, inst->route, why);
+    if (unloadable && tasks_left == 0) {
         int leaked = keel_instance_unload(l, inst);
         keel_instance_record(inst, KEEL_STATE_BROKEN, "%s; unloaded%s", why,
                              leaked ? " with leaks" : "");
     } else {
-        keel_leak_append(&l->leaks, "%s: %s; left loaded because %s", inst->id, why,
-                         left ? "its tasks did not finish" : "a thread is still inside it");
-        keel_instance_record(inst, KEEL_STATE_BROKEN, "%s; left loaded because %s", why,
-                             left ? "its tasks did not finish" : "a thread is still inside it");
+        const char *kept = tasks_left ? "its tasks did not finish" : "a thread is still inside it";
+        keel_leak_append(&l->leaks, "%s: %s; left loaded because %s", inst->id, why, kept);
+        keel_instance_record(inst, KEEL_STATE_BROKEN, "%s; left loaded because %s", why, kept);
     }
 }
 
@@ -175,36 +181,54 @@ static int declared_services_apply(keel_instance *inst, char *why, size_t size)
     return 0;
 }
 
+/* Claims `inst` for a start or an uninstall; KEEL_ERR_BUSY when another is
+ * running. Caller holds l->lock. */
+static keel_status claim(keel_instance *inst, keel_error *err)
+{
+    if (inst->busy)
+        return keel_error_set(err, KEEL_ERR_BUSY, "%s is %s; retry when that finishes", inst->id,
+                              inst->state == KEEL_STATE_STARTING ? "starting" : "being uninstalled");
+    inst->busy = 1;
+    return KEEL_OK;
+}
+
+/* The start hook runs without the loader lock, so that other modules can
+ * be installed, switched and called meanwhile; `busy` keeps this instance
+ * to itself. */
 keel_status keel_instance_start(keel_instance *inst, int activate, keel_error *err)
 {
     keel_loader *l = inst->loader;
     pthread_mutex_lock(&l->lock);
-    if (inst->state != KEEL_STATE_INSTALLED) {
+    keel_status st = claim(inst, err);
+    if (st == KEEL_OK && inst->state != KEEL_STATE_INSTALLED) {
+        inst->busy = 0;
+        st = keel_error_set(err, KEEL_ERR_STATE, "%s is %s; only an installed instance can start",
+                            inst->id, keel_instance_state_name(inst->state));
+    }
+    if (st != KEEL_OK) {
         pthread_mutex_unlock(&l->lock);
-        return keel_error_set(err, KEEL_ERR_STATE, "%s is %s; only an installed instance can start",
-                              inst->id, keel_instance_state_name(inst->state));
+        return st;
     }
     unsigned timeout = (unsigned)keel_manifest_start_timeout_ms(inst->manifest);
     keel_instance_record(inst, KEEL_STATE_STARTING, "start hook, time limit %u ms", timeout);
+    pthread_mutex_unlock(&l->lock);
+
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     keel_status result = KEEL_OK;
-    keel_status st = keel_hook_run(call_start, inst, timeout, &result);
+    st = keel_hook_run(call_start, inst, timeout, &result);
     char why[256];
-    keel_error activation = {0};
-    if (st == KEEL_OK && result == KEEL_OK && declared_services_apply(inst, why, sizeof why)) {
-        st = KEEL_ERR_START;
-    } else if (st == KEEL_OK && result == KEEL_OK) {
+    if (st == KEEL_OK && result == KEEL_OK && !declared_services_apply(inst, why, sizeof why)) {
+        pthread_mutex_lock(&l->lock);
         inst->started = 1;
         keel_instance_record(inst, KEEL_STATE_INACTIVE, "started in %.2f ms", elapsed_ms(&t0));
-        keel_status act = activate ? activate_locked(l, inst, &activation) : KEEL_OK;
+        keel_status act = activate ? activate_locked(l, inst, err) : KEEL_OK;
+        inst->busy = 0;
         pthread_mutex_unlock(&l->lock);
-        if (act != KEEL_OK && err != NULL)
-            *err = activation;
         return act;
     }
-    if (st == KEEL_ERR_START) {
-        /* why is already set */
+    if (st == KEEL_OK && result == KEEL_OK) {
+        st = KEEL_ERR_START; /* a declared service is missing: why is set */
     } else if (st == KEEL_OK) {
         snprintf(why, sizeof why, "start hook failed with %s (%d)", keel_status_name(result), result);
         st = KEEL_ERR_START;
@@ -213,7 +237,10 @@ keel_status keel_instance_start(keel_instance *inst, int activate, keel_error *e
     } else {
         snprintf(why, sizeof why, "start hook could not be run (%s)", keel_status_name(st));
     }
-    start_failed(l, inst, st != KEEL_ERR_UNSAFE, why);
+    unsigned left = start_failed_quiesce(l, inst);
+    pthread_mutex_lock(&l->lock);
+    start_failed(l, inst, st != KEEL_ERR_UNSAFE, left, why);
+    inst->busy = 0;
     pthread_mutex_unlock(&l->lock);
     return keel_error_set(err, st, "%s: %s", inst->id, why);
 }
@@ -329,26 +356,38 @@ static void remove_instance(keel_loader *l, keel_instance *inst)
         }
 }
 
+/* Draining and stopping run without the loader lock (they wait for calls,
+ * tasks and the stop hook); unloading takes it again. */
 keel_status keel_loader_uninstall(keel_loader *l, keel_instance *inst, keel_error *err)
 {
     pthread_mutex_lock(&l->lock);
-    keel_status st = KEEL_OK;
-    char why[256] = "";
-    int safe = 1;
-    if (inst->route != NULL && (is_started(inst) || inst->state == KEEL_STATE_STOPPING)) {
-        /* No new calls; wait for the ones inside before stopping it. */
+    keel_status st = claim(inst, err);
+    if (st != KEEL_OK) {
+        pthread_mutex_unlock(&l->lock);
+        return st;
+    }
+    int routed = inst->route != NULL && (is_started(inst) || inst->state == KEEL_STATE_STOPPING);
+    int started = is_started(inst) || (inst->state == KEEL_STATE_STOPPING && inst->started);
+    if (is_started(inst))
+        keel_instance_record(inst, KEEL_STATE_STOPPING, "draining calls");
+    pthread_mutex_unlock(&l->lock);
+
+    if (routed) {
         keel_error drain = {0};
         if (keel_router_version_drain(l->router, inst->route, l->opts.drain_timeout_ms, &drain) != KEEL_OK) {
-            if (inst->state != KEEL_STATE_STOPPING)
-                keel_instance_record(inst, KEEL_STATE_STOPPING, "%s", drain.message);
+            keel_instance_record(inst, KEEL_STATE_STOPPING, "%s", drain.message);
+            pthread_mutex_lock(&l->lock);
+            inst->busy = 0;
             pthread_mutex_unlock(&l->lock);
             if (err != NULL)
                 *err = drain;
             return drain.status;
         }
     }
-    if (is_started(inst) || (inst->state == KEEL_STATE_STOPPING && inst->started))
-        safe = instance_stop(l, inst, why, sizeof why) == 0;
+    char why[256] = "";
+    int safe = !started || instance_stop(l, inst, why, sizeof why) == 0;
+
+    pthread_mutex_lock(&l->lock);
     if (!safe) {
         keel_leak_append(&l->leaks, "%s: %s; left loaded", inst->id, why);
         st = keel_error_set(err, KEEL_ERR_LEAK, "%s: %s; it stays loaded and is reported as a leak",

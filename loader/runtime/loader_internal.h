@@ -56,6 +56,7 @@ struct keel_instance {
     keel_task_group tasks;
     atomic_int stopping;
     int started;                   /* start hook returned KEEL_OK */
+    int busy;                      /* a start or uninstall is running (under loader->lock) */
 };
 
 struct keel_loader {

@@ -407,6 +407,48 @@ static void expect_start_failure(const char *which, keel_status status, const ch
 START_TEST(failing_start_hook_unloads_the_module) { expect_start_failure("modules/probe-fail", KEEL_ERR_START, "start hook failed"); }
 END_TEST
 #ifndef __SANITIZE_THREAD__
+typedef struct slow_start {
+    keel_instance *inst;
+    keel_status status;
+} slow_start;
+
+static void *start_in_background(void *arg)
+{
+    slow_start *s = arg;
+    keel_error err = {0};
+    s->status = keel_instance_start(s->inst, 1, &err);
+    return NULL;
+}
+
+START_TEST(a_hanging_start_does_not_block_other_modules)
+{
+    char *work;
+    keel_loader *l = test_loader_new(&work, 0);
+    slow_start s = {0};
+    keel_error err = {0};
+    ck_assert_int_eq(keel_loader_install(l, test_bundle("modules/probe-hang"), &s.inst, &err), KEEL_OK);
+    pthread_t t;
+    pthread_create(&t, NULL, start_in_background, &s);
+    while (keel_instance_state_get(s.inst) != KEEL_STATE_STARTING)
+        usleep(1000);
+    /* While that start hook hangs (300 ms, then cancelled), another module
+     * installs, starts and answers; a second start of the hanging one is
+     * refused as busy. */
+    keel_instance *g = test_install_started(l, "samples/greeter-1.0.0");
+    char out[64];
+    ((greet_fn)test_service(g, "default", "greet"))("meanwhile", out, sizeof out);
+    ck_assert_str_eq(out, "hello, meanwhile! (greeter v1)");
+    ck_assert_int_eq(keel_instance_state_get(s.inst), KEEL_STATE_STARTING);
+    ck_assert_int_eq(keel_instance_start(s.inst, 1, &err), KEEL_ERR_BUSY);
+    ck_assert_int_eq(keel_loader_uninstall(l, s.inst, &err), KEEL_ERR_BUSY);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(s.status, KEEL_ERR_TIMEOUT);
+    keel_loader_destroy(l);
+    test_remove_tree(work);
+    free(work);
+}
+END_TEST
+
 START_TEST(hanging_start_hook_is_cancelled_and_unloaded) { expect_start_failure("modules/probe-hang", KEEL_ERR_TIMEOUT, "300 ms"); }
 END_TEST
 #endif
@@ -551,6 +593,7 @@ static Suite *loader_suite(void)
     /* ThreadSanitizer does not model pthread_cancel's unwinding and reports
      * the cancelled thread's cleanup as racing; the ASan run covers it. */
     tcase_add_test(bad, hanging_start_hook_is_cancelled_and_unloaded);
+    tcase_add_test(bad, a_hanging_start_does_not_block_other_modules);
 #endif
     suite_add_tcase(s, bad);
     TCase *swap = tcase_create("swap");
