@@ -92,55 +92,60 @@ static keel_status nothing_routes(const module_slot *slot)
     return KEEL_ERR_NOT_FOUND;
 }
 
-/* Enters a call; on KEEL_OK *v is counted in-flight and *s is its entry. */
-static keel_status call_begin(keel_router_ref *ref, const char *key, keel_router_version **v,
-                              const vservice **s)
+/* Enters a call: on KEEL_OK *v is on reader's stack (pop it when the call
+ * returns) and *s is its entry for the route. */
+static keel_status call_begin(keel_router_ref *ref, const char *key, keel_reader *reader,
+                              keel_router_version **v, const vservice **s)
 {
-    module_slot *slot = atomic_load(&ref->route->owner);
+    module_slot *slot = atomic_load_explicit(&ref->route->owner, memory_order_acquire);
     if (slot == NULL)
         return KEEL_ERR_NOT_FOUND;
-    *v = keel_slot_enter(slot, key, 1);
+    int too_deep = 0;
+    *v = keel_slot_enter(slot, key, 1, reader, &too_deep);
     if (*v == NULL)
-        return nothing_routes(slot);
+        return too_deep ? KEEL_ERR_LIMIT : nothing_routes(slot);
     *s = keel_version_service(*v, ref->route);
     if (*s == NULL) {
         /* The routed version does not publish this service. */
-        keel_striped_add(&(*v)->inflight, -1);
+        keel_reader_pop(reader);
         return KEEL_ERR_NOT_FOUND;
     }
-    keel_striped_add(&(*s)->metrics->calls, 1);
+    keel_owned_bump(&(*s)->metrics->calls, reader->stripe);
     return KEEL_OK;
 }
 
 keel_status keel_router_enter(keel_router_ref *ref, const char *key, keel_call *call)
 {
+    keel_reader *reader = keel_reader_self();
+    if (reader == NULL)
+        return KEEL_ERR_NOMEM;
     keel_router_version *v = NULL;
     const vservice *s = NULL;
-    keel_status st = call_begin(ref, key, &v, &s);
+    keel_status st = call_begin(ref, key, reader, &v, &s);
     if (st != KEEL_OK) {
         call->fn = NULL;
+        call->internal[0] = NULL;
         return st;
     }
-    static _Thread_local unsigned tick;
-    uint64_t started = ++tick % KEEL_SAMPLE_EVERY == 0 ? now_ns() : 0;
+    uint64_t started = ++reader->tick % KEEL_SAMPLE_EVERY == 0 ? now_ns() : 0;
     call->fn = s->fn;
-    call->internal[0] = v;
+    call->internal[0] = reader;
     call->internal[1] = s->metrics;
     call->internal[2] = (void *)(uintptr_t)started;
-    call->internal[3] = NULL;
+    call->internal[3] = v;
     return KEEL_OK;
 }
 
 void keel_router_leave(keel_call *call)
 {
-    keel_router_version *v = call->internal[0];
-    if (v == NULL)
+    keel_reader *reader = call->internal[0];
+    if (reader == NULL)
         return;
     uint64_t started = (uint64_t)(uintptr_t)call->internal[2];
     if (started != 0)
         latency_record(call->internal[1], now_ns() - started);
     call->internal[0] = NULL;
-    keel_striped_add(&v->inflight, -1);
+    keel_reader_pop(reader);
 }
 
 static const char *call_error(keel_status st)
@@ -149,6 +154,7 @@ static const char *call_error(keel_status st)
     case KEEL_ERR_NOT_FOUND: return "no active version publishes it";
     case KEEL_ERR_DRAINING: return "its versions are being drained";
     case KEEL_ERR_BROKEN: return "its last version failed to start";
+    case KEEL_ERR_LIMIT: return "calls are nested too deep";
     default: return keel_status_name(st);
     }
 }
@@ -157,9 +163,12 @@ keel_status keel_router_call_json(keel_router_ref *ref, const char *key, const c
                                   char **result, keel_error *err)
 {
     *result = NULL;
+    keel_reader *reader = keel_reader_self();
+    if (reader == NULL)
+        return keel_error_set(err, KEEL_ERR_NOMEM, "out of memory");
     keel_router_version *v = NULL;
     const vservice *s = NULL;
-    keel_status st = call_begin(ref, key, &v, &s);
+    keel_status st = call_begin(ref, key, reader, &v, &s);
     if (st != KEEL_OK)
         return keel_error_set(err, st, "service \"%s\" in scene \"%s\": %s", ref->route->name,
                               ref->route->scene, call_error(st));
@@ -177,7 +186,7 @@ keel_status keel_router_call_json(keel_router_ref *ref, const char *key, const c
             keel_error_prefix(err, "%s: service \"%s\" (%s)", v->id, ref->route->name,
                               keel_signature_text(s->sig));
     }
-    keel_striped_add(&v->inflight, -1);
+    keel_reader_pop(reader);
     return st;
 }
 
@@ -196,9 +205,9 @@ size_t keel_router_metrics(keel_router *r, void (*fn)(const keel_service_metrics
             for (size_t k = 0; sl != NULL && k < sl->count; k++) {
                 const vservice *s = &sl->items[k];
                 keel_service_metrics m = {slot->name, v->version, s->route->scene, s->route->name,
-                                          (uint64_t)keel_striped_sum(&s->metrics->calls),
+                                          (uint64_t)keel_owned_sum(&s->metrics->calls),
                                           (uint64_t)keel_striped_sum(&s->metrics->errors),
-                                          keel_striped_sum(&v->inflight),
+                                          keel_readers_count(v),
                                           atomic_load(&s->metrics->samples), {0}};
                 for (int b = 0; b < KEEL_LATENCY_BUCKETS; b++)
                     m.latency[b] = atomic_load(&s->metrics->latency[b]);

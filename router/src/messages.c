@@ -25,7 +25,9 @@ static const vsubscription *subscription_for(const keel_router_version *v, const
 static void slot_deliver(void *owner, const keel_mail *mail)
 {
     module_slot *slot = owner;
-    keel_router_version *v = keel_slot_enter(slot, NULL, 0);
+    keel_reader *reader = keel_reader_self();
+    int too_deep = 0;
+    keel_router_version *v = reader ? keel_slot_enter(slot, NULL, 0, reader, &too_deep) : NULL;
     const vsubscription *sub = v ? subscription_for(v, mail->scene, mail->topic) : NULL;
     if (sub != NULL) {
         keel_message msg = {mail->scene, mail->topic, mail->data, mail->size};
@@ -34,7 +36,7 @@ static void slot_deliver(void *owner, const keel_mail *mail)
         atomic_fetch_add(&slot->undeliverable, 1);
     }
     if (v != NULL)
-        keel_striped_add(&v->inflight, -1);
+        keel_reader_pop(reader);
 }
 
 keel_status keel_topic_add_subscriber(keel_router *r, route *topic, module_slot *slot, keel_error *err)

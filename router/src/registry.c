@@ -160,30 +160,13 @@ static module_slot *slot_get(keel_router *r, const char *name)
 
 /* --- snapshots ------------------------------------------------------------------ */
 
-static void wait_until_zero(const keel_striped *c)
-{
-    for (unsigned spins = 0; keel_striped_sum(c) != 0; spins++) {
-        if (spins < 64)
-            continue;
-        struct timespec ts = {0, 50000};
-        nanosleep(&ts, NULL);
-    }
-}
-
 /* Publishes `next` (owned) as the slot's snapshot and frees the previous
- * one once no caller can still be reading it. Caller holds slot->lock.
- *
- * Callers count themselves in entering[epoch & 1] while they read the
- * snapshot and mark the version in-flight. After the store, flipping the
- * epoch sends new callers to the other counter, so the old one only drains:
- * when it reaches zero every caller that saw the old snapshot has already
- * counted itself in its version (all operations are sequentially
- * consistent), and the old snapshot can go. */
+ * one once no caller can still be reading it (see readers.h). Caller holds
+ * slot->lock. */
 static void slot_publish(module_slot *slot, snapshot *next)
 {
     snapshot *old = atomic_exchange(&slot->current, next);
-    unsigned epoch = atomic_fetch_add(&slot->epoch, 1);
-    wait_until_zero(&slot->entering[epoch & 1]);
+    keel_readers_synchronize();
     free(old);
 }
 
@@ -199,45 +182,6 @@ static keel_status slot_set(module_slot *slot, keel_router_version *primary,
     }
     slot_publish(slot, next);
     return KEEL_OK;
-}
-
-static uint64_t xorshift(void)
-{
-    static _Thread_local uint64_t state;
-    if (state == 0)
-        state = (uint64_t)(uintptr_t)&state ^ (uint64_t)time(NULL) ^ 0x9e3779b97f4a7c15ull;
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return state;
-}
-
-static unsigned key_bucket(const char *key)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = key; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    return (unsigned)(h % 100);
-}
-
-keel_router_version *keel_slot_enter(module_slot *slot, const char *key, int gray_ok)
-{
-    unsigned e = atomic_load(&slot->epoch) & 1;
-    keel_striped_add(&slot->entering[e], 1);
-    const snapshot *s = atomic_load(&slot->current);
-    keel_router_version *v = NULL;
-    if (s != NULL) {
-        v = s->primary;
-        if (gray_ok && s->gray != NULL && s->percent > 0) {
-            unsigned roll = key != NULL && s->by_key ? key_bucket(key) : (unsigned)(xorshift() % 100);
-            if (roll < s->percent || v == NULL)
-                v = s->gray;
-        }
-        if (v != NULL)
-            keel_striped_add(&v->inflight, 1);
-    }
-    keel_striped_add(&slot->entering[e], -1);
-    return v;
 }
 
 /* --- versions ----------------------------------------------------------------- */
@@ -735,7 +679,7 @@ static int wait_drained(const keel_router_version *v, unsigned timeout_ms)
 {
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);
-    for (unsigned spins = 0; keel_striped_sum(&v->inflight) != 0; spins++) {
+    for (unsigned spins = 0; keel_readers_count(v) != 0; spins++) {
         if (spins < 64)
             continue;
         clock_gettime(CLOCK_MONOTONIC, &now);
@@ -779,7 +723,7 @@ keel_status keel_router_version_drain(keel_router *r, keel_router_version *v, un
     if (st != KEEL_OK)
         return keel_error_set(err, st, "out of memory");
     if (!wait_drained(v, timeout_ms)) {
-        long left = keel_striped_sum(&v->inflight);
+        long left = keel_readers_count(v);
         return keel_error_set(err, KEEL_ERR_TIMEOUT,
                               "%s: %ld call%s still inside after %u ms; it stays loaded and draining "
                               "(remove it again once they return)",
@@ -813,7 +757,7 @@ keel_status keel_router_version_remove(keel_router *r, keel_router_version *v, u
 
 long keel_router_version_inflight(const keel_router_version *v)
 {
-    return keel_striped_sum(&v->inflight);
+    return keel_readers_count(v);
 }
 
 const char *keel_router_version_id(const keel_router_version *v)

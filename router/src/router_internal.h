@@ -8,9 +8,11 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
 #include <keel/router.h>
 #include <keel/signature.h>
 
+#include "readers.h"
 #include "stripe.h"
 
 typedef struct module_slot module_slot;
@@ -28,7 +30,8 @@ typedef struct route {
 } route;
 
 typedef struct service_metrics {
-    keel_striped calls, errors;
+    keel_owned_counter calls;
+    keel_striped errors;
     atomic_ullong samples;
     atomic_ullong latency[KEEL_LATENCY_BUCKETS];
 } service_metrics;
@@ -66,7 +69,6 @@ struct keel_router_version {
     module_slot *slot;
     char *version, *id;
     keel_ctx *ctx;
-    keel_striped inflight;
     _Atomic(service_list *) services;
     _Atomic(subscription_list *) subs;
     void **retired;                /* old lists, signatures and metrics */
@@ -93,8 +95,6 @@ struct module_slot {
     char *name;
     pthread_mutex_t lock;          /* writers: versions, snapshot, subscriptions */
     _Atomic(snapshot *) current;
-    atomic_uint epoch;
-    keel_striped entering[2];
     keel_router_version **versions;
     size_t version_count;
     atomic_size_t live_versions;   /* version_count, readable without the lock */
@@ -136,9 +136,54 @@ keel_status keel_scene_check(const keel_router_version *caller, const char *scen
 /* The caller's default scene ("default" for tools). */
 const char *keel_default_scene(const keel_router_version *caller);
 
-/* Enters the slot's current snapshot and counts the chosen version as
- * in-flight; NULL when nothing routes. `gray_ok` is 0 for messages. */
-keel_router_version *keel_slot_enter(module_slot *slot, const char *key, int gray_ok);
+/* Reads the slot's current snapshot and records the chosen version on
+ * `reader`'s stack (the caller pops it with keel_reader_pop when the call
+ * returns). NULL when nothing routes, or when calls nest too deep (then
+ * *too_deep is set). `gray_ok` is 0 for messages. Inline: it is the call
+ * path. */
+static inline uint64_t keel_xorshift(void)
+{
+    static _Thread_local uint64_t state;
+    if (state == 0)
+        state = (uint64_t)(uintptr_t)&state ^ (uint64_t)time(NULL) ^ 0x9e3779b97f4a7c15ull;
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+}
+
+static inline unsigned keel_key_bucket(const char *key)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = key; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return (unsigned)(h % 100);
+}
+
+static inline keel_router_version *keel_slot_enter(module_slot *slot, const char *key, int gray_ok,
+                                     keel_reader *reader, int *too_deep)
+{
+    keel_reader_open(reader);
+    const snapshot *s = atomic_load_explicit(&slot->current, keel_readers_light ? memory_order_acquire
+                                                                                : memory_order_seq_cst);
+    keel_router_version *v = NULL;
+    if (s != NULL) {
+        v = s->primary;
+        if (gray_ok && s->gray != NULL && s->percent > 0) {
+            unsigned roll = key != NULL && s->by_key ? keel_key_bucket(key) : (unsigned)(keel_xorshift() % 100);
+            if (roll < s->percent || v == NULL)
+                v = s->gray;
+        }
+        if (v != NULL && keel_reader_push(reader, v) != 0) {
+            v = NULL;
+            *too_deep = 1;
+        }
+    }
+    keel_reader_close(reader);
+    return v;
+}
+
+
 
 /* Finds the version's service entry for `rt`, or NULL. */
 const vservice *keel_version_service(const keel_router_version *v, const route *rt);

@@ -221,8 +221,9 @@ typedef struct keel_api {
      *     }
      * `routing_key` (borrowed, may be NULL) pins gray-release routing: the
      * same key reaches the same version. KEEL_ERR_NOT_FOUND, _DRAINING or
-     * _BROKEN when there is nothing to call. Every successful call_enter
-     * needs exactly one call_leave, on any thread. */
+     * _BROKEN when there is nothing to call, KEEL_ERR_LIMIT when calls nest
+     * deeper than 32. Every successful call_enter needs exactly one
+     * call_leave, on the same thread, innermost call first. */
     keel_status (*call_enter)(keel_service_ref *ref, const char *routing_key, keel_call *call);
     void (*call_leave)(keel_call *call);
 

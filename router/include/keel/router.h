@@ -9,10 +9,10 @@
  *                services, subscriptions and in-flight calls
  *   route        a (scene, service) pair; published by at most one module
  *
- * A call enters through a route, reads the module's current snapshot, and
- * counts itself in the chosen version's in-flight counter before leaving
- * the snapshot; a switch stores a new snapshot and waits only for callers
- * that were between those two steps. A version is removed only when no
+ * A call enters through a route, reads the module's current snapshot and
+ * records the chosen version in its thread's reader record (readers.h); a
+ * switch stores a new snapshot and waits only for readers that were between
+ * those two steps. A version is removed only when no
  * call is inside it, or after a drain timeout that leaves it registered
  * (and its code loaded) and reported.
  *
@@ -147,7 +147,8 @@ keel_status keel_router_resolve(keel_router *r, keel_router_version *caller, con
 void keel_router_ref_release(keel_router_ref *ref);
 
 /* Enters a typed call: fills call->fn with the function of the version
- * that serves it; that version stays loaded until keel_router_leave.
+ * that serves it; that version stays loaded until keel_router_leave, which
+ * must run on the same thread (innermost call first).
  * `key` (borrowed, may be NULL) is the routing key for gray release.
  * KEEL_ERR_NOT_FOUND (nobody publishes it), KEEL_ERR_DRAINING (its only
  * versions are being removed), KEEL_ERR_BROKEN (its last version failed). */
