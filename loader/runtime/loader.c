@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -54,6 +56,10 @@ keel_status keel_loader_create(const keel_loader_options *opts, keel_loader **ou
         return keel_error_set(err, KEEL_ERR_NOMEM, "out of memory creating the loader");
     pthread_mutex_init(&l->lock, NULL);
     l->opts = *opts;
+    /* Directories of a previous run (a crash leaves them) must never be
+     * reused: a name unique to this loader keeps them apart. */
+    if (getrandom(&l->nonce, sizeof l->nonce, 0) != sizeof l->nonce)
+        l->nonce = (unsigned)getpid() ^ (unsigned)time(NULL);
     if (l->opts.max_namespaces == 0 || l->opts.max_namespaces > KEEL_MAX_NAMESPACES)
         l->opts.max_namespaces = KEEL_MAX_NAMESPACES;
     if (l->opts.task_threads == 0)
@@ -423,7 +429,7 @@ static keel_status install_extract(keel_loader *l, keel_instance *inst, const ch
 {
     unsigned long seq = atomic_fetch_add(&l->sequence, 1) + 1;
     char *incoming = NULL;
-    if (asprintf(&incoming, "%s/.incoming-%lu", l->instances_dir, seq) < 0)
+    if (asprintf(&incoming, "%s/.incoming-%08x-%lu", l->instances_dir, l->nonce, seq) < 0)
         return keel_error_set(err, KEEL_ERR_NOMEM, "out of memory");
     keel_status st = keel_bundle_extract(path, incoming, &l->opts.limits, &inst->manifest, err);
     if (st != KEEL_OK) {
@@ -434,7 +440,7 @@ static keel_status install_extract(keel_loader *l, keel_instance *inst, const ch
     if ((inst->name = strdup(keel_manifest_name(m))) == NULL ||
         (inst->version = strdup(keel_manifest_version(m))) == NULL ||
         asprintf(&inst->id, "%s@%s", inst->name, inst->version) < 0 ||
-        asprintf(&inst->dir, "%s/%s-%lu", l->instances_dir, inst->id, seq) < 0) {
+        asprintf(&inst->dir, "%s/%s-%08x-%lu", l->instances_dir, inst->id, l->nonce, seq) < 0) {
         inst->id = inst->dir = NULL;
         st = keel_error_set(err, KEEL_ERR_NOMEM, "out of memory");
     } else if (rename(incoming, inst->dir) != 0) {

@@ -71,6 +71,7 @@ struct keel_loader {
     size_t instance_count, instance_cap;
     char *leaks;
     atomic_ulong sequence;         /* install counter: unique directory names */
+    unsigned nonce;                /* per loader, so that names differ across runs */
 };
 
 /* The function table served to modules. */
