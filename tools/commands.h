@@ -15,8 +15,14 @@ enum {
 /* Global options, parsed before the command name. */
 typedef struct keel_cli {
     /* The base's control socket: --socket PATH, else $KEEL_SOCKET, else
-     * NULL (commands that talk to a base pick their default). */
+     * NULL (commands that talk to a base then fail with a clear error).
+     * Borrowed from argv or the environment. */
     const char *socket_path;
+    /* --json: machine output for the commands that have one. */
+    int json;
+    /* --timeout SECONDS in milliseconds: how long one admin request may
+     * wait for its answer; -1 when not given (no limit). */
+    int timeout_ms;
 } keel_cli;
 
 /* A command: argv[0] is the command name, the rest its arguments. "--help"
@@ -34,5 +40,31 @@ int keel_cli_usage_error(const char *command, const char *fmt, ...)
 
 /* keel bundle DIR [-o FILE.keel] — cmd_bundle.c */
 int keel_cmd_bundle(const keel_cli *cli, int argc, char **argv);
+/* keel install BUNDLE [--inactive] — cmd_install.c */
+int keel_cmd_install(const keel_cli *cli, int argc, char **argv);
+/* keel uninstall NAME[@VERSION] — cmd_uninstall.c */
+int keel_cmd_uninstall(const keel_cli *cli, int argc, char **argv);
+/* keel switch NAME@VERSION — cmd_switch.c */
+int keel_cmd_switch(const keel_cli *cli, int argc, char **argv);
+/* keel rollback NAME — cmd_rollback.c */
+int keel_cmd_rollback(const keel_cli *cli, int argc, char **argv);
+/* keel route NAME PRIMARY [GRAY PERCENT] [--by-key] — cmd_route.c */
+int keel_cmd_route(const keel_cli *cli, int argc, char **argv);
+/* keel list [--json] — cmd_list.c */
+int keel_cmd_list(const keel_cli *cli, int argc, char **argv);
+/* keel history NAME[@VERSION] [--json] (alias logs) — cmd_history.c */
+int keel_cmd_history(const keel_cli *cli, int argc, char **argv);
+/* keel call [--scene S] [--key K] SERVICE [JSON_ARRAY] — cmd_call.c */
+int keel_cmd_call(const keel_cli *cli, int argc, char **argv);
+/* keel publish [--scene S] [--sync] TOPIC DATA — cmd_publish.c */
+int keel_cmd_publish(const keel_cli *cli, int argc, char **argv);
+/* keel health [--json] — cmd_health.c */
+int keel_cmd_health(const keel_cli *cli, int argc, char **argv);
+/* keel metrics — cmd_metrics.c */
+int keel_cmd_metrics(const keel_cli *cli, int argc, char **argv);
+/* keel load ... SERVICE [JSON_ARRAY] — cmd_load.c */
+int keel_cmd_load(const keel_cli *cli, int argc, char **argv);
+/* keel new NAME [--dir DIR] [--scene S] — cmd_new.c */
+int keel_cmd_new(const keel_cli *cli, int argc, char **argv);
 
 #endif
