@@ -283,12 +283,24 @@ keel_admin_outcome keel_admin_exchange(keel_admin_conn *conn, const char *line, 
     *result = NULL;
     int64_t deadline = conn->timeout_ms >= 0 ? admin_now_ms() + conn->timeout_ms : -1;
     keel_admin_outcome outcome = admin_send(conn, line, size, err);
+    /* keeld may refuse a connection (another user, too many clients) with a
+     * line and close it before reading ours: the write then fails, but the
+     * reason is waiting to be read. */
+    keel_admin_error send_error = *err;
+    int send_failed = outcome != KEEL_ADMIN_OK;
+    if (send_failed)
+        outcome = KEEL_ADMIN_OK;
     while (outcome == KEEL_ADMIN_OK) {
         char *text = NULL;
         size_t n = 0;
         outcome = admin_read_line(conn, deadline, &text, &n, err);
-        if (outcome != KEEL_ADMIN_OK)
+        if (outcome != KEEL_ADMIN_OK) {
+            if (send_failed) {
+                *err = send_error;
+                return KEEL_ADMIN_IO;
+            }
             break;
+        }
         cJSON *answer = cJSON_ParseWithLength(text, n);
         if (!cJSON_IsObject(answer)) {
             cJSON_Delete(answer);

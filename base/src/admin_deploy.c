@@ -230,7 +230,7 @@ static keel_status uninstall_pick_version(keel_admin_request *req, const char *n
         for (size_t i = 0; i < n && used < sizeof list; i++)
             used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", versions[i]);
         st = keel_error_set(req->err, KEEL_ERR_INVALID, "uninstall: %s has several versions installed "
-                            "(%s); say which one with \"version\"", name, list);
+                            "(%s); name one: %s@VERSION", name, list, name);
     }
     deploy_free_versions(versions, n);
     return st;

@@ -89,7 +89,8 @@ static void list_add_instance(keel_admin_request *req, cJSON *modules, keel_inst
     keel_admin_add_string(req, m, "state", keel_instance_state_name(keel_instance_state_get(inst)));
     keel_admin_add_number(req, m, "namespace", keel_instance_namespace(inst));
     keel_admin_add_number(req, m, "priority", keel_manifest_priority(keel_instance_manifest(inst)));
-    keel_admin_add_number(req, m, "memory_bytes", (double)keel_instance_memory_bytes(inst));
+    keel_admin_add_number(req, m, "memory_bytes",
+                          (double)(keel_instance_mapped_bytes(inst) + keel_instance_memory_bytes(inst)));
     keel_admin_add_string(req, m, "reason", reason && reason[0] ? reason : NULL);
     keel_admin_add_array(req, m, "services");
 }

@@ -171,11 +171,11 @@ static void metrics_modules(FILE *out, keel_base *b)
         fprintf(out, ",state=\"%s\"} 1\n", keel_instance_state_name(keel_instance_state_get(list[i])));
     }
     metrics_header(out, "keel_module_memory_bytes", "gauge",
-                   "Bytes a module version holds through the module API allocator.");
+                   "Bytes of a module version: its mapped object plus what it holds through the module API allocator.");
     for (size_t i = 0; i < n; i++) {
         fputs("keel_module_memory_bytes", out);
         metrics_module_labels(out, list[i]);
-        fprintf(out, "} %zu\n", keel_instance_memory_bytes(list[i]));
+        fprintf(out, "} %zu\n", keel_instance_mapped_bytes(list[i]) + keel_instance_memory_bytes(list[i]));
     }
     free(list);
     keel_base_instances_done(b);

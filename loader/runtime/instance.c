@@ -13,6 +13,7 @@
 
 #include <keel/log.h>
 #include "loader_internal.h"
+#include "mapping_check.h"
 
 static const char *state_names[] = {"installed", "starting", "active", "inactive",
                                     "stopping", "uninstalled", "broken"};
@@ -280,6 +281,15 @@ int keel_instance_subscription_at(const keel_instance *inst, size_t i, keel_regi
 void *keel_instance_symbol(const keel_instance *inst, const char *name)
 {
     return inst->handle ? dlsym(inst->handle, name) : NULL;
+}
+
+size_t keel_instance_mapped_bytes(const keel_instance *inst)
+{
+    if (inst->dir == NULL || inst->handle == NULL)
+        return 0;
+    char prefix[4096];
+    snprintf(prefix, sizeof prefix, "%s/", inst->dir);
+    return keel_path_mapped_bytes(prefix);
 }
 
 size_t keel_instance_memory_bytes(const keel_instance *inst) { return atomic_load(&inst->memory->bytes); }

@@ -136,7 +136,9 @@ static keel_status require_started(const keel_instance *inst, const char *what, 
 }
 
 /* Brings the loader's ACTIVE/INACTIVE states of module `name` in line with
- * what the router routes now: `routed` (and `also`, for gray) are active. */
+ * what the router routes now: `routed` (and `also`, for gray) are active;
+ * `why` is the note of those that become active, the others note which
+ * version took over. */
 static void record_routing(keel_loader *l, const char *name, const keel_instance *routed,
                            const keel_instance *also, const char *why)
 {
@@ -145,8 +147,13 @@ static void record_routing(keel_loader *l, const char *name, const keel_instance
         if (strcmp(other->name, name) != 0 || !is_started(other))
             continue;
         int active = other == routed || other == also;
-        if ((other->state == KEEL_STATE_ACTIVE) != active)
-            keel_instance_record(other, active ? KEEL_STATE_ACTIVE : KEEL_STATE_INACTIVE, "%s", why);
+        if ((other->state == KEEL_STATE_ACTIVE) == active)
+            continue;
+        if (active)
+            keel_instance_record(other, KEEL_STATE_ACTIVE, "%s", why);
+        else
+            keel_instance_record(other, KEEL_STATE_INACTIVE, "%s: %s now takes the calls", why,
+                                 routed ? routed->id : "no version");
     }
 }
 
@@ -281,7 +288,7 @@ keel_status keel_loader_rollback(keel_loader *l, const char *name, keel_error *e
     keel_router_version *now = NULL;
     keel_status st = keel_router_rollback(l->router, name, &now, err);
     if (st == KEEL_OK)
-        record_routing(l, name, instance_of_route(l, now), NULL, "rolled back to");
+        record_routing(l, name, instance_of_route(l, now), NULL, "rolled back");
     pthread_mutex_unlock(&l->lock);
     return st;
 }

@@ -42,3 +42,21 @@ void keel_leak_append(char **leak, const char *fmt, ...)
     sprintf(grown + old, "%s%s", old ? "; " : "", item);
     *leak = grown;
 }
+
+size_t keel_path_mapped_bytes(const char *dir)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (f == NULL)
+        return 0;
+    size_t len = strlen(dir), total = 0;
+    char line[4096];
+    while (fgets(line, sizeof line, f) != NULL) {
+        char *file = strchr(line, '/');
+        unsigned long start, end;
+        if (file == NULL || strncmp(file, dir, len) != 0 || sscanf(line, "%lx-%lx", &start, &end) != 2)
+            continue;
+        total += end - start;
+    }
+    fclose(f);
+    return total;
+}

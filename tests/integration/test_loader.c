@@ -406,7 +406,6 @@ static void expect_start_failure(const char *which, keel_status status, const ch
 
 START_TEST(failing_start_hook_unloads_the_module) { expect_start_failure("modules/probe-fail", KEEL_ERR_START, "start hook failed"); }
 END_TEST
-#ifndef __SANITIZE_THREAD__
 typedef struct slow_start {
     keel_instance *inst;
     keel_status status;
@@ -451,7 +450,6 @@ END_TEST
 
 START_TEST(hanging_start_hook_is_cancelled_and_unloaded) { expect_start_failure("modules/probe-hang", KEEL_ERR_TIMEOUT, "300 ms"); }
 END_TEST
-#endif
 
 START_TEST(exclusive_module_gets_its_own_namespace_and_limits_are_clear)
 {
@@ -589,12 +587,8 @@ static Suite *loader_suite(void)
     tcase_add_test(bad, refuses_a_library_that_is_not_elf);
     tcase_add_test(bad, reports_a_module_that_stays_mapped_as_a_leak);
     tcase_add_test(bad, failing_start_hook_unloads_the_module);
-#ifndef __SANITIZE_THREAD__
-    /* ThreadSanitizer does not model pthread_cancel's unwinding and reports
-     * the cancelled thread's cleanup as racing; the ASan run covers it. */
     tcase_add_test(bad, hanging_start_hook_is_cancelled_and_unloaded);
     tcase_add_test(bad, a_hanging_start_does_not_block_other_modules);
-#endif
     suite_add_tcase(s, bad);
     TCase *swap = tcase_create("swap");
     tcase_set_timeout(swap, 900);

@@ -179,6 +179,10 @@ int keel_instance_subscription_at(const keel_instance *inst, size_t i, keel_regi
 keel_router_version *keel_instance_route(const keel_instance *inst);
 /* Looks up a symbol the module's .so exports (for tests and tools). */
 void *keel_instance_symbol(const keel_instance *inst, const char *name);
+/* Bytes of the instance's own object mapped into the process (code and
+ * data of its .so, from /proc/self/maps; shared private libraries are not
+ * counted). 0 once unloaded. */
+size_t keel_instance_mapped_bytes(const keel_instance *inst);
 /* Bytes and blocks the instance holds through api->alloc. */
 size_t keel_instance_memory_bytes(const keel_instance *inst);
 size_t keel_instance_memory_blocks(const keel_instance *inst);
