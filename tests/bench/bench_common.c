@@ -1,4 +1,3 @@
-#define _GNU_SOURCE
 #include "bench_common.h"
 
 #include <dirent.h>
