@@ -214,6 +214,11 @@ static int path_is_regular(const char *path)
     return lstat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+static int lib_by_path(const void *a, const void *b)
+{
+    return strcmp(((const keel_private_lib *)a)->path, ((const keel_private_lib *)b)->path);
+}
+
 static keel_status collect_private_libs(keel_instance *inst, const char *bundle, keel_error *err)
 {
     const char *rel = keel_manifest_libraries(inst->manifest);
@@ -269,6 +274,10 @@ static keel_status collect_private_libs(keel_instance *inst, const char *bundle,
     }
     closedir(dir);
     free(dir_path);
+    /* readdir's order depends on the file system: sort, so that loading
+     * and unloading behave the same everywhere. */
+    if (st == KEEL_OK && inst->lib_count > 1)
+        qsort(inst->libs, inst->lib_count, sizeof *inst->libs, lib_by_path);
     return st;
 }
 

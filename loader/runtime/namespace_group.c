@@ -318,11 +318,15 @@ counted:
 }
 
 keel_status keel_ns_group_attach(keel_ns_group *g, const char *module_name, int exclusive,
-                                 const keel_private_lib *libs, size_t lib_count, keel_error *err)
+                                 keel_private_lib *libs, size_t lib_count, keel_error *err)
 {
     char *loaded = calloc(lib_count + 1, 1);
-    if (loaded == NULL)
+    size_t *order = calloc(lib_count + 1, sizeof *order);
+    if (loaded == NULL || order == NULL) {
+        free(loaded);
+        free(order);
         return keel_error_set(err, KEEL_ERR_NOMEM, "out of memory");
+    }
     size_t done = 0;
     keel_status st = KEEL_OK;
     while (done < lib_count && st == KEEL_OK) {
@@ -333,7 +337,7 @@ keel_status keel_ns_group_attach(keel_ns_group *g, const char *module_name, int 
             st = group_add_lib(g, &libs[i], err);
             if (st == KEEL_OK) {
                 loaded[i] = 1;
-                done++;
+                order[done++] = i;
             }
         }
         if (st == KEEL_OK && done == progress)
@@ -345,12 +349,22 @@ keel_status keel_ns_group_attach(keel_ns_group *g, const char *module_name, int 
         st = keel_error_set(err, KEEL_ERR_NOMEM, "out of memory");
     if (st != KEEL_OK) {
         char *leak = NULL;
-        for (size_t i = lib_count; i-- > 0;)
-            if (loaded[i])
-                group_drop_lib(g, libs[i].soname, &leak);
+        for (size_t k = done; k-- > 0;)
+            group_drop_lib(g, libs[order[k]].soname, &leak);
         free(leak);
+    } else if (lib_count > 1) {
+        /* Keep the load order: detach walks it backwards, so a library is
+         * unloaded (and checked) only after the ones that need it. */
+        keel_private_lib *sorted = malloc(lib_count * sizeof *sorted);
+        if (sorted != NULL) {
+            for (size_t k = 0; k < lib_count; k++)
+                sorted[k] = libs[order[k]];
+            memcpy(libs, sorted, lib_count * sizeof *sorted);
+            free(sorted);
+        }
     }
     free(loaded);
+    free(order);
     return st;
 }
 

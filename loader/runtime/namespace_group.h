@@ -46,11 +46,12 @@ keel_status keel_ns_manager_place(keel_ns_manager *m, const char *module_name, i
                                   keel_ns_group **out, keel_error *err);
 
 /* Loads the libraries into the group in dependency order, sharing the ones
- * it already holds, and registers the module in the group. On failure
- * nothing stays loaded or registered. */
+ * it already holds, and registers the module in the group. On success
+ * `libs` is reordered into that load order (dependencies first), which is
+ * the reverse of the order keel_ns_group_detach unloads them in. On
+ * failure nothing stays loaded or registered. */
 keel_status keel_ns_group_attach(keel_ns_group *g, const char *module_name, int exclusive,
-                                 const keel_private_lib *libs, size_t lib_count,
-                                 keel_error *err);
+                                 keel_private_lib *libs, size_t lib_count, keel_error *err);
 
 /* Drops the module and its library references; libraries no one uses are
  * unloaded and verified. Returns a malloc'd description of what stayed

@@ -480,6 +480,25 @@ START_TEST(exclusive_module_gets_its_own_namespace_and_limits_are_clear)
 }
 END_TEST
 
+START_TEST(private_libraries_that_need_each_other_unload_cleanly)
+{
+    char *work;
+    keel_loader *l = test_loader_new(&work, 0);
+    for (int round = 0; round < 3; round++) {
+        keel_instance *c = test_install_started(l, "modules/chain");
+        int64_t (*value)(void) = (int64_t (*)(void))test_service(c, "chain", "value");
+        ck_assert_int_eq(value(), 42);
+        keel_error err = {0};
+        ck_assert_msg(keel_loader_uninstall(l, c, &err) == KEEL_OK, "%s", err.message);
+    }
+    ck_assert_ptr_null(keel_loader_leaks(l));
+    ck_assert_int_eq(test_dir_entries(instances_dir(work)), 0);
+    keel_loader_destroy(l);
+    test_remove_tree(work);
+    free(work);
+}
+END_TEST
+
 START_TEST(older_api_modules_are_still_served)
 {
     char *work;
@@ -573,6 +592,7 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, memory_block_outlives_its_module);
     tcase_add_test(tc, two_versions_side_by_side);
     tcase_add_test(tc, older_api_modules_are_still_served);
+    tcase_add_test(tc, private_libraries_that_need_each_other_unload_cleanly);
     tcase_add_test(tc, exclusive_module_gets_its_own_namespace_and_limits_are_clear);
     suite_add_tcase(s, tc);
     TCase *bad = tcase_create("refusals");
