@@ -11,7 +11,7 @@ static void health_usage(FILE *out)
           "\n"
           "Shows whether the base is UP or DEGRADED (a broken module, a module\n"
           "that could not be unloaded cleanly), its uptime and module counts.\n"
-          "Exits with 0 when UP, 1 when DEGRADED (with one line saying why).\n"
+          "Exits with 0 when UP, 1 when DEGRADED or still BOOTING (with one line saying why).\n"
           "\n"
           "options:\n"
           "  --json      print the base's result as JSON\n"
@@ -73,6 +73,10 @@ static void health_broken(keel_admin_conn *conn, char *why, size_t size)
 static int health_degraded(keel_admin_conn *conn, const cJSON *r)
 {
     char why[1024] = "";
+    if (strcmp(keel_cli_str(r, "status", ""), "BOOTING") == 0) {
+        fputs("keel: keeld is still booting (bringing back its modules); try again shortly\n", stderr);
+        return KEEL_EXIT_FAILURE;
+    }
     const cJSON *broken = cJSON_GetObjectItemCaseSensitive(r, "broken");
     if (cJSON_IsNumber(broken) && broken->valueint > 0) {
         health_broken(conn, why, sizeof why);

@@ -36,7 +36,7 @@
  *              default []), key (routing key)  -> {result: JSON value}
  *   publish    topic*, scene (default "default"), data (string), sync
  *              (bool)  -> {receivers: n}
- *   health     -> {status: "UP" | "DEGRADED", uptime_s, modules, active,
+ *   health     -> {status: "UP" | "DEGRADED" | "BOOTING", uptime_s, modules, active,
  *              broken, leaks: [text...]}
  *   metrics    -> {text: Prometheus exposition text}
  *

@@ -257,7 +257,8 @@ keel_status keel_admin_health(keel_admin_request *req)
     query_instances_done(req, &q);
     char *leaks = keel_loader_leaks(req->base->loader);
     int degraded = broken > 0 || (leaks != NULL && leaks[strspn(leaks, "\n")] != '\0');
-    keel_admin_add_string(req, NULL, "status", degraded ? "DEGRADED" : "UP");
+    const char *status = atomic_load(&req->base->booting) ? "BOOTING" : degraded ? "DEGRADED" : "UP";
+    keel_admin_add_string(req, NULL, "status", status);
     keel_admin_add_number(req, NULL, "uptime_s", (double)(long long)keel_base_uptime(req->base));
     keel_admin_add_number(req, NULL, "modules", (double)modules);
     keel_admin_add_number(req, NULL, "active", (double)active);

@@ -139,6 +139,7 @@ keel_status keel_base_create(const keel_base_config *cfg, keel_base **out, keel_
         return keel_error_set(err, KEEL_ERR_NOMEM, "out of memory creating the base");
     b->lock_fd = -1;
     b->started_ns = base_now_ns();
+    atomic_init(&b->booting, 1);
     pthread_mutex_init(&b->claim_lock, NULL);
     pthread_mutex_init(&b->state_lock, NULL);
     /* Writer preference: a stream of list requests must not starve an

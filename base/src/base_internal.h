@@ -10,6 +10,7 @@
 #define KEEL_BASE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "base.h"
@@ -27,6 +28,7 @@ struct keel_base {
     char *bundles_dir;          /* WORK_DIR/bundles */
     int lock_fd;                /* WORK_DIR/keeld.lock, flock'd */
     int64_t started_ns;         /* CLOCK_MONOTONIC at create */
+    atomic_int booting;         /* 1 until keel_base_boot has finished */
     /* Module name -> operation in progress. */
     pthread_mutex_t claim_lock;
     keel_base_claim_entry *claims;

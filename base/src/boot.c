@@ -350,7 +350,18 @@ static size_t boot_count_ok(const boot_plan *plan, size_t first, size_t end)
     return n;
 }
 
+/* Reads the recorded set and brings it back; the base reports BOOTING
+ * until this returns (see keel_admin_health). */
+static keel_status base_boot(keel_base *b, keel_error *err);
+
 keel_status keel_base_boot(keel_base *b, keel_error *err)
+{
+    keel_status st = base_boot(b, err);
+    atomic_store(&b->booting, 0);
+    return st;
+}
+
+static keel_status base_boot(keel_base *b, keel_error *err)
 {
     keel_state recorded;
     keel_status st = keel_state_read(b->cfg.work_dir, &recorded, err);

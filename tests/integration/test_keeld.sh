@@ -127,7 +127,8 @@ K install "$modules/probe-hang.keel" >"$work/hang.out" 2>"$work/hang.err" &
 hang=$!
 starting=0
 for _ in $(seq 1 200); do
-  K list --json 2>/dev/null | grep -Eq '"name": ?"probe-hang"' && { starting=1; break; }
+  K list --json >"$work/list" 2>/dev/null
+  grep -Eq '"name": ?"probe-hang"' "$work/list" && { starting=1; break; }
   sleep 0.01
 done
 [ "$starting" = 1 ] && pass || fail "probe-hang never showed up while starting"
