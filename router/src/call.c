@@ -94,8 +94,9 @@ static keel_status nothing_routes(const module_slot *slot)
 
 /* Enters a call: on KEEL_OK *v is on reader's stack (pop it when the call
  * returns) and *s is its entry for the route. */
-static keel_status call_begin(keel_router_ref *ref, const char *key, keel_reader *reader,
-                              keel_router_version **v, const vservice **s)
+static inline __attribute__((always_inline)) keel_status
+call_begin(keel_router_ref *ref, const char *key, keel_reader *reader, keel_router_version **v,
+           const vservice **s)
 {
     module_slot *slot = atomic_load_explicit(&ref->route->owner, memory_order_acquire);
     if (slot == NULL)

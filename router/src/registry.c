@@ -62,6 +62,7 @@ route *keel_route_intern(keel_router *r, const char *scene, const char *name, in
         rt->scene = strdup(scene);
         rt->name = strdup(name);
         rt->is_topic = is_topic;
+        atomic_init(&rt->owner_index, -1);
         if (rt->scene == NULL || rt->name == NULL) {
             free(rt->scene);
             free(rt->name);
@@ -118,6 +119,7 @@ void keel_router_destroy(keel_router *r)
         r->slots = s->next;
         free(atomic_load(&s->current));
         free(s->versions);
+        free(s->claimed);
         free(s->broken_reason);
         free(s->name);
         pthread_mutex_destroy(&s->lock);
@@ -293,15 +295,6 @@ static keel_status retire(keel_router_version *v, void *p)
     return KEEL_OK;
 }
 
-const vservice *keel_version_service(const keel_router_version *v, const route *rt)
-{
-    const service_list *sl = atomic_load(&v->services);
-    for (size_t i = 0; sl != NULL && i < sl->count; i++)
-        if (sl->items[i].route == rt)
-            return &sl->items[i];
-    return NULL;
-}
-
 /* Does any version of the slot other than `except` publish `rt`? */
 static int slot_publishes(const module_slot *slot, const route *rt, const keel_router_version *except)
 {
@@ -311,8 +304,35 @@ static int slot_publishes(const module_slot *slot, const route *rt, const keel_r
     return 0;
 }
 
+/* A service list of `count` items with room for an index over the slot's
+ * claimed routes. Caller holds slot->lock, fills items, then calls
+ * service_list_replace. */
+static service_list *service_list_new(const module_slot *slot, size_t count)
+{
+    size_t items = sizeof(service_list) + count * sizeof(vservice);
+    service_list *sl = malloc(items + slot->claimed_count * sizeof(vservice *));
+    if (sl == NULL)
+        return NULL;
+    sl->count = count;
+    sl->index_count = slot->claimed_count;
+    sl->by_index = (const vservice **)((char *)sl + items);
+    return sl;
+}
+
+static void service_list_index(service_list *sl)
+{
+    for (size_t i = 0; i < sl->index_count; i++)
+        sl->by_index[i] = NULL;
+    for (size_t i = 0; i < sl->count; i++) {
+        int idx = atomic_load(&sl->items[i].route->owner_index);
+        if (idx >= 0 && (size_t)idx < sl->index_count)
+            sl->by_index[idx] = &sl->items[i];
+    }
+}
+
 static keel_status service_list_replace(keel_router_version *v, service_list *next)
 {
+    service_list_index(next);
     service_list *old = atomic_exchange(&v->services, next);
     if (old != NULL && retire(v, old) != KEEL_OK) {
         /* Cannot defer the free; keep the old list alive rather than risk a
@@ -329,12 +349,27 @@ static int claim_route(route *rt, module_slot *slot, module_slot **owner)
     for (;;) {
         *owner = atomic_load(&rt->owner);
         if (*owner == slot)
-            return 1;
+            break;
         if (*owner != NULL && atomic_load(&(*owner)->live_versions) > 0)
             return 0;
         if (atomic_compare_exchange_strong(&rt->owner, owner, slot))
-            return 1;
+            break;
     }
+    /* The route's position in the slot's table is what lists index by. */
+    size_t idx = 0;
+    while (idx < slot->claimed_count && slot->claimed[idx] != rt)
+        idx++;
+    if (idx == slot->claimed_count) {
+        route **grown = realloc(slot->claimed, (slot->claimed_count + 1) * sizeof *grown);
+        if (grown != NULL) {
+            slot->claimed = grown;
+            slot->claimed[slot->claimed_count++] = rt;
+        } else {
+            idx = (size_t)-1; /* no index: calls fall back to the search */
+        }
+    }
+    atomic_store(&rt->owner_index, idx == (size_t)-1 ? -1 : (int)idx);
+    return 1;
 }
 
 keel_status keel_router_service_add(keel_router_version *v, const char *scene, const char *name,
@@ -367,10 +402,9 @@ keel_status keel_router_service_add(keel_router_version *v, const char *scene, c
         st = keel_error_set(err, KEEL_ERR_EXISTS,
                             "%s: service \"%s\" in scene \"%s\" is already published by module %s",
                             v->id, name, scene, owner->name);
-    } else if ((next = malloc(sizeof *next + (count + 1) * sizeof(vservice))) == NULL) {
+    } else if ((next = service_list_new(slot, count + 1)) == NULL) {
         st = keel_error_set(err, KEEL_ERR_NOMEM, "out of memory");
     } else {
-        next->count = count + 1;
         if (count > 0)
             memcpy(next->items, sl->items, count * sizeof(vservice));
         next->items[count] = (vservice){rt, fn, sig, metrics, NULL};
@@ -397,7 +431,7 @@ keel_status keel_router_service_remove(keel_router_version *v, const char *scene
     const service_list *sl = atomic_load(&v->services);
     const vservice *gone = keel_version_service(v, rt);
     if (gone != NULL) {
-        service_list *next = malloc(sizeof *next + sl->count * sizeof(vservice));
+        service_list *next = service_list_new(slot, sl->count);
         st = KEEL_ERR_NOMEM;
         if (next != NULL && retire(v, gone->sig) == KEEL_OK && retire(v, gone->metrics) == KEEL_OK &&
             (gone->properties == NULL || retire(v, gone->properties) == KEEL_OK)) {

@@ -24,6 +24,7 @@ typedef struct route {
     char *scene, *name;
     int is_topic;
     _Atomic(module_slot *) owner;  /* services: the module publishing it */
+    atomic_int owner_index;        /* its position in owner->claimed; a hint */
     /* topics: the subscribing modules (under router->topics_lock) */
     module_slot **subscribers;
     size_t subscriber_count;
@@ -56,6 +57,8 @@ typedef struct vsubscription {
  * then). */
 typedef struct service_list {
     size_t count;
+    size_t index_count;            /* entries of by_index */
+    const vservice **by_index;     /* by route->owner_index; in this block */
     vservice items[];
 } service_list;
 
@@ -97,6 +100,8 @@ struct module_slot {
     _Atomic(snapshot *) current;
     keel_router_version **versions;
     size_t version_count;
+    route **claimed;               /* routes it ever published; index = position */
+    size_t claimed_count;
     atomic_size_t live_versions;   /* version_count, readable without the lock */
     keel_router_version *previous; /* for rollback */
     char *broken_reason;           /* under lock; calls read broken flag */
@@ -185,8 +190,24 @@ static inline keel_router_version *keel_slot_enter(module_slot *slot, const char
 
 
 
-/* Finds the version's service entry for `rt`, or NULL. */
-const vservice *keel_version_service(const keel_router_version *v, const route *rt);
+/* Finds the version's service entry for `rt`, or NULL: one indexed load on
+ * the call path, checked, with a search as the fallback. */
+static inline const vservice *keel_version_service(const keel_router_version *v, const route *rt)
+{
+    const service_list *sl = atomic_load_explicit(&v->services, memory_order_acquire);
+    if (sl == NULL)
+        return NULL;
+    int idx = atomic_load_explicit(&rt->owner_index, memory_order_relaxed);
+    if (idx >= 0 && (size_t)idx < sl->index_count) {
+        const vservice *s = sl->by_index[idx];
+        if (s != NULL && s->route == rt)
+            return s;
+    }
+    for (size_t i = 0; i < sl->count; i++)
+        if (sl->items[i].route == rt)
+            return &sl->items[i];
+    return NULL;
+}
 
 /* Messages: called when a version (un)subscribes; under slot->lock. */
 keel_status keel_topic_add_subscriber(keel_router *r, route *topic, module_slot *slot,
