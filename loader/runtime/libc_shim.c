@@ -363,11 +363,49 @@ static struct link_map *namespace_head(const keel_shim_ns *ns)
     return lm;
 }
 
-int keel_shim_ns_patch(keel_shim_ns *ns, keel_error *err)
+struct keel_shim_mark {
+    size_t count;
+    const struct link_map *objects[];   /* sorted */
+};
+
+static int by_address(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)*(const struct link_map *const *)a;
+    uintptr_t y = (uintptr_t)*(const struct link_map *const *)b;
+    return (x > y) - (x < y);
+}
+
+keel_shim_mark *keel_shim_ns_mark(const keel_shim_ns *ns)
+{
+    size_t n = 0;
+    for (struct link_map *lm = namespace_head(ns); lm != NULL; lm = lm->l_next)
+        n++;
+    keel_shim_mark *m = malloc(sizeof *m + n * sizeof m->objects[0]);
+    if (m == NULL)
+        return NULL;
+    m->count = 0;
+    for (struct link_map *lm = namespace_head(ns); lm != NULL && m->count < n; lm = lm->l_next)
+        m->objects[m->count++] = lm;
+    qsort(m->objects, m->count, sizeof m->objects[0], by_address);
+    return m;
+}
+
+void keel_shim_mark_free(keel_shim_mark *mark)
+{
+    free(mark);
+}
+
+static int mark_holds(const keel_shim_mark *mark, const struct link_map *lm)
+{
+    return mark != NULL &&
+           bsearch(&lm, mark->objects, mark->count, sizeof mark->objects[0], by_address) != NULL;
+}
+
+int keel_shim_ns_patch(keel_shim_ns *ns, const keel_shim_mark *since, keel_error *err)
 {
     int changed = 0;
     for (struct link_map *lm = namespace_head(ns); lm != NULL; lm = lm->l_next) {
-        if (lm == ns->shim_map || lm->l_ld == NULL)
+        if (lm == ns->shim_map || lm->l_ld == NULL || mark_holds(since, lm))
             continue;
         dyn_tables t = object_tables(lm);
         relro_range relro = object_relro(lm);

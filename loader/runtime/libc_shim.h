@@ -39,12 +39,24 @@ void keel_shim_ns_close(keel_shim_ns *ns);
 /* The glibc namespace id, for dlmopen. */
 Lmid_t keel_shim_ns_lmid(const keel_shim_ns *ns);
 
-/* Redirects, in every object of the namespace other than the shim, the GOT
- * entries that point at the shim's data objects to the base's objects, and
- * the initial-exec TLS offsets of errno and h_errno to the base's. Safe to
- * call again: entries already redirected are left alone. Returns the
- * number of entries changed, or -1 with `err` set. */
-int keel_shim_ns_patch(keel_shim_ns *ns, keel_error *err);
+/* The objects a namespace holds at one moment, so that a later patch can
+ * visit only what was loaded since. */
+typedef struct keel_shim_mark keel_shim_mark;
+
+/* Remembers the namespace's objects now. Caller frees with
+ * keel_shim_mark_free; NULL when out of memory (then patch everything). */
+keel_shim_mark *keel_shim_ns_mark(const keel_shim_ns *ns);
+void keel_shim_mark_free(keel_shim_mark *mark);
+
+/* Redirects, in the objects of the namespace loaded since `since` (every
+ * object other than the shim when `since` is NULL), the GOT entries that
+ * point at the shim's data objects to the base's objects, and the
+ * initial-exec TLS offsets of errno and h_errno to the base's. Objects
+ * alive at the mark were patched when they were loaded; an address that
+ * was freed and reused since cannot be in the mark, which holds only live
+ * objects. Safe to call again. Returns the number of entries changed, or
+ * -1 with `err` set. */
+int keel_shim_ns_patch(keel_shim_ns *ns, const keel_shim_mark *since, keel_error *err);
 
 /* Counts the objects in the namespace (the shim included), for unload
  * verification. When `names` is non-NULL it receives a malloc'd,

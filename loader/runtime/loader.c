@@ -335,13 +335,14 @@ static keel_status install_checks(keel_loader *l, const keel_manifest *m, const 
 }
 
 /* Loads the module object in its group and fetches its definition. */
-static keel_status load_module(keel_instance *inst, const char *bundle, keel_error *err)
+static keel_status load_module(keel_instance *inst, const char *bundle, const keel_shim_mark *since,
+                               keel_error *err)
 {
     inst->handle = dlmopen(keel_ns_group_lmid(inst->group), inst->library_path, RTLD_NOW | RTLD_LOCAL);
     if (inst->handle == NULL)
         return keel_error_set(err, KEEL_ERR_LOAD, "bundle %s: the dynamic loader refused %s: %s",
                               bundle, keel_manifest_library(inst->manifest), dlerror());
-    if (keel_shim_ns_patch(keel_ns_group_shim(inst->group), err) < 0)
+    if (keel_shim_ns_patch(keel_ns_group_shim(inst->group), since, err) < 0)
         return keel_error_prefix(err, "bundle %s", bundle);
     keel_module_entry_fn entry = (keel_module_entry_fn)dlsym(inst->handle, KEEL_MODULE_ENTRY_SYMBOL);
     const keel_module_def *def = entry ? entry() : NULL;
@@ -502,14 +503,20 @@ keel_status keel_loader_install(keel_loader *l, const char *path, keel_instance 
     int exclusive = keel_manifest_isolation(inst->manifest) == KEEL_ISOLATION_EXCLUSIVE;
     keel_ns_group *group = NULL;
     st = keel_ns_manager_place(l->namespaces, inst->name, exclusive, inst->libs, inst->lib_count, &group, err);
+    /* What the namespace holds before this install was patched when it
+     * was loaded: patch only what the libraries and the module bring. */
+    keel_shim_mark *mark = st == KEEL_OK ? keel_shim_ns_mark(keel_ns_group_shim(group)) : NULL;
     if (st == KEEL_OK)
         st = keel_ns_group_attach(group, inst->name, exclusive, inst->libs, inst->lib_count, err);
     if (st != KEEL_OK) {
+        keel_shim_mark_free(mark);
         keel_error_prefix(err, "bundle %s", path);
         goto fail_instance;
     }
     inst->group = group;
-    if ((st = load_module(inst, path, err)) != KEEL_OK)
+    st = load_module(inst, path, mark, err);
+    keel_shim_mark_free(mark);
+    if (st != KEEL_OK)
         goto fail_instance;
     if ((st = route_instance(l, inst, path, err)) != KEEL_OK)
         goto fail_instance;
