@@ -233,3 +233,33 @@ cJSON *keel_cli_args_num(cJSON *args, const char *key, double value)
 {
     return keel_cli_args_item(args, key, cJSON_CreateNumber(value));
 }
+
+int keel_cli_module_op(const keel_cli *cli, int argc, char **argv, const char *op, int need_version,
+                       void (*usage)(FILE *out), int (*print)(const cJSON *result, const char *operand))
+{
+    const char *command = argv[0];
+    int json, help;
+    int code = keel_cli_parse_plain(command, cli, argc, argv, &json, &help);
+    if (code != KEEL_EXIT_OK || help) {
+        if (help)
+            usage(stdout);
+        return code;
+    }
+    code = keel_cli_operands(command, argc, argv, optind, 1, 1,
+                             need_version ? "the module NAME@VERSION" : "the module NAME[@VERSION]");
+    char *name = NULL, *version = NULL;
+    if (code == KEEL_EXIT_OK)
+        code = keel_cli_split_id(command, argv[optind], need_version, &name, &version);
+    if (code != KEEL_EXIT_OK)
+        return code;
+    cJSON *args = keel_cli_args_str(keel_cli_args_new(), "name", name);
+    args = keel_cli_args_str(args, "version", version);
+    free(name);
+    free(version);
+    cJSON *result;
+    code = keel_cli_admin(cli, op, args, NULL, NULL, &result);
+    if (code == KEEL_EXIT_OK)
+        code = json ? keel_cli_print_json(result) : print(result, argv[optind]);
+    cJSON_Delete(result);
+    return code;
+}

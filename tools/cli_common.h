@@ -81,6 +81,15 @@ const char *keel_cli_value_text(const cJSON *value, char *buf, size_t size);
 
 /* Builds an args object; every helper returns NULL when out of memory
  * after deleting `args`, so calls can be chained and checked once. */
+/* The shape shared by commands that take one NAME[@VERSION] operand and
+ * send {"name", "version"} as admin operation `op`: parses options (only
+ * --json and --help), checks the operand (`need_version`: the @VERSION is
+ * required), sends, and prints the result as JSON or with `print` (which
+ * gets the result and the operand as typed). `usage` prints the command's
+ * help. Returns the exit code. */
+int keel_cli_module_op(const keel_cli *cli, int argc, char **argv, const char *op, int need_version,
+                       void (*usage)(FILE *out), int (*print)(const cJSON *result, const char *operand));
+
 cJSON *keel_cli_args_new(void);
 cJSON *keel_cli_args_str(cJSON *args, const char *key, const char *value);  /* NULL value: skipped */
 cJSON *keel_cli_args_bool(cJSON *args, const char *key, int value);

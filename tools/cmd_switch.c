@@ -19,42 +19,19 @@ static void switch_usage(FILE *out)
           out);
 }
 
-static void switch_print(const cJSON *result)
+static int switch_print(const cJSON *result, const char *operand)
 {
+    (void)operand;
     const char *active = keel_cli_str(result, "active", "?");
     const char *previous = keel_cli_str(result, "previous", NULL);
     if (previous != NULL)
         printf("switched to %s (was %s)\n", active, previous);
     else
         printf("switched to %s\n", active);
+    return KEEL_EXIT_OK;
 }
 
 int keel_cmd_switch(const keel_cli *cli, int argc, char **argv)
 {
-    int json, help;
-    int code = keel_cli_parse_plain("switch", cli, argc, argv, &json, &help);
-    if (code != KEEL_EXIT_OK)
-        return code;
-    if (help) {
-        switch_usage(stdout);
-        return KEEL_EXIT_OK;
-    }
-    code = keel_cli_operands("switch", argc, argv, optind, 1, 1, "the module NAME@VERSION");
-    char *name = NULL, *version = NULL;
-    if (code == KEEL_EXIT_OK)
-        code = keel_cli_split_id("switch", argv[optind], 1, &name, &version);
-    if (code != KEEL_EXIT_OK)
-        return code;
-    cJSON *args = keel_cli_args_str(keel_cli_args_new(), "name", name);
-    args = keel_cli_args_str(args, "version", version);
-    free(name);
-    free(version);
-    cJSON *result;
-    code = keel_cli_admin(cli, "switch", args, NULL, NULL, &result);
-    if (code == KEEL_EXIT_OK && json)
-        code = keel_cli_print_json(result);
-    else if (code == KEEL_EXIT_OK)
-        switch_print(result);
-    cJSON_Delete(result);
-    return code;
+    return keel_cli_module_op(cli, argc, argv, "switch", 1, switch_usage, switch_print);
 }
