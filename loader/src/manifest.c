@@ -416,7 +416,7 @@ static keel_status manifest_get_container(const manifest_parser *p, const cJSON 
 #define EXPECT_SYMBOL "the name of a function the module exports (a C identifier)"
 #define EXPECT_CALL_TARGET "a name or \"*\" (any)"
 #define EXPECT_SIGNATURE "a signature of 1 to 256 printable ASCII characters such as \"i64(i64,str)\""
-#define EXPECT_RANGE "a non-empty version range such as \">=1.2.0 <2.0.0\""
+#define EXPECT_RANGE "a non-empty version range such as \">=1.2.0 <2.0.0\", \"^1.2\" or \"1.x || 2.0.0 - 2.3\""
 
 static keel_status manifest_parse_name(const manifest_parser *p, const cJSON *root)
 {
@@ -729,6 +729,19 @@ static keel_status manifest_parse_calls(const manifest_parser *p, const cJSON *r
     return KEEL_OK;
 }
 
+/* The range checker's own message already quotes the range and points at
+ * the problem; it is kept whole and framed like every other field error. */
+static keel_status manifest_check_range(const manifest_parser *p, const char *field,
+                                        const char *range)
+{
+    keel_error range_err;
+    keel_error_clear(&range_err);
+    if (keel_semver_range_check(range, &range_err) == KEEL_OK)
+        return KEEL_OK;
+    return keel_error_set(p->err, KEEL_ERR_MANIFEST, "%s: manifest field \"%s\": %s (expected %s)",
+                          p->origin, field, range_err.message, EXPECT_RANGE);
+}
+
 static keel_status manifest_parse_requires(const manifest_parser *p, const cJSON *root)
 {
     const cJSON *object = NULL;
@@ -759,6 +772,9 @@ static keel_status manifest_parse_requires(const manifest_parser *p, const cJSON
             return manifest_fail(p, field, item, "is not a string", EXPECT_RANGE);
         if (item->valuestring[0] == '\0')
             return manifest_fail(p, field, item, "is empty", EXPECT_RANGE);
+        s = manifest_check_range(p, field, item->valuestring);
+        if (s != KEEL_OK)
+            return s;
         p->m->requirements[i].name = item->string;
         p->m->requirements[i].range = item->valuestring;
         p->m->requirement_count = i + 1;

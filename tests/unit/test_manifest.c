@@ -393,6 +393,181 @@ START_TEST(test_semver_build_ignored)
 }
 END_TEST
 
+/* ---- semver ranges ------------------------------------------------------------ */
+
+static const struct {
+    const char *range;
+    const char *version;
+    int want;
+} range_cases[] = {
+    /* exact, with and without "=" */
+    {"1.2.3", "1.2.3", 1}, {"1.2.3", "1.2.4", 0}, {"=1.2.3", "1.2.3", 1},
+    {"= 1.2.3", "1.2.2", 0}, {"1.2.3-beta.2", "1.2.3-beta.2", 1},
+    {"1.2.3-beta.2", "1.2.3-beta.10", 0},
+    /* < <= > >= with full versions, spaces after operators */
+    {">1.2.3", "1.2.4", 1}, {">1.2.3", "1.2.3", 0}, {">=1.2.3", "1.2.3", 1},
+    {">= 1.2.0", "1.1.9", 0}, {"<1.2.3", "1.2.2", 1}, {"<1.2.3", "1.2.3", 0},
+    {"<=1.2.3", "1.2.3", 1}, {"<= 1.2.3", "1.2.4", 0},
+    {">=1.2.0 <2.0.0", "1.9.9", 1}, {">=1.2.0 <2.0.0", "2.0.0", 0},
+    {">=1.2.0  <2.0.0", "1.1.0", 0},
+    /* operators with partials */
+    {">1.2", "1.2.9", 0}, {">1.2", "1.3.0", 1}, {">1", "1.9.9", 0}, {">1", "2.0.0", 1},
+    {"<1.2", "1.1.99", 1}, {"<1.2", "1.2.0", 0}, {"<=1.2", "1.2.99", 1}, {"<=1.2", "1.3.0", 0},
+    {">=1.2", "1.2.0", 1}, {">=1", "0.99.0", 0}, {"=1.2", "1.2.3", 1},
+    /* caret, including 0.x */
+    {"^1.2.3", "1.2.3", 1}, {"^1.2.3", "1.9.0", 1}, {"^1.2.3", "2.0.0", 0},
+    {"^1.2.3", "1.2.2", 0}, {"^0.2.3", "0.2.9", 1}, {"^0.2.3", "0.3.0", 0},
+    {"^0.2.3", "0.2.2", 0}, {"^0.0.3", "0.0.3", 1}, {"^0.0.3", "0.0.4", 0},
+    {"^1.2", "1.2.0", 1}, {"^1.2", "1.99.0", 1}, {"^1.2", "2.0.0", 0}, {"^1.2", "1.1.9", 0},
+    {"^0.2", "0.2.5", 1}, {"^0.2", "0.3.0", 0}, {"^0.0", "0.0.9", 1}, {"^0.0", "0.1.0", 0},
+    {"^0", "0.9.9", 1}, {"^0", "1.0.0", 0}, {"^1.x", "1.5.0", 1}, {"^*", "3.0.0", 1},
+    /* tilde */
+    {"~1.2.3", "1.2.9", 1}, {"~1.2.3", "1.3.0", 0}, {"~1.2.3", "1.2.2", 0},
+    {"~1.2", "1.2.0", 1}, {"~1.2", "1.3.0", 0}, {"~1", "1.9.0", 1}, {"~1", "2.0.0", 0},
+    {"~0.2.3", "0.2.4", 1}, {"~0.2.3", "0.3.0", 0}, {"~ 1.2.3", "1.2.5", 1},
+    /* bare partials and wildcards */
+    {"1.2", "1.2.7", 1}, {"1.2", "1.3.0", 0}, {"1", "1.0.0", 1}, {"1", "2.0.0", 0},
+    {"1.x", "1.99.99", 1}, {"1.x", "2.0.0", 0}, {"1.2.*", "1.2.0", 1}, {"1.2.*", "1.3.0", 0},
+    {"1.X", "1.0.0", 1}, {"*", "0.0.0", 1}, {"*", "99.0.0", 1}, {"x", "1.0.0", 1},
+    {">*", "1.0.0", 0}, {"<x", "1.0.0", 0}, {">=*", "1.0.0", 1},
+    /* hyphen ranges */
+    {"1.2.3 - 2.3.4", "1.2.3", 1}, {"1.2.3 - 2.3.4", "2.3.4", 1},
+    {"1.2.3 - 2.3.4", "2.3.5", 0}, {"1.2.3 - 2.3.4", "1.2.2", 0},
+    {"1.2 - 2.3", "1.2.0", 1}, {"1.2 - 2.3", "2.3.9", 1}, {"1.2 - 2.3", "2.4.0", 0},
+    {"1  -  2", "2.9.9", 1}, {"1 - 2", "3.0.0", 0}, {"* - 2.0.0", "0.0.1", 1},
+    {"1.2.3 - *", "9.0.0", 1}, {"1.2.3 - 2.3.4-beta", "2.3.4-alpha", 1},
+    /* alternatives */
+    {"1.2.7 || >=1.2.9 <2.0.0", "1.2.7", 1}, {"1.2.7 || >=1.2.9 <2.0.0", "1.2.8", 0},
+    {"1.2.7 || >=1.2.9 <2.0.0", "1.2.9", 1}, {"1.2.7 || >=1.2.9 <2.0.0", "2.0.0", 0},
+    {"^1||^3", "2.0.0", 0}, {"^1||^3", "3.1.0", 1}, {"<1.0.0 || >=2.0.0", "0.5.0", 1},
+    {"  ^1.2   ||   ~2.0  ", "2.0.5", 1}, {"1.2.3 - 1.4 || 3", "3.2.1", 1},
+    /* pre-releases only where a comparator of the set opts in to that core */
+    {">=1.2.3-alpha.1", "1.2.3-beta", 1}, {">=1.2.3-alpha.1", "1.2.4-beta", 0},
+    {">=1.2.3-alpha.1", "1.2.3", 1}, {">=1.2.3-alpha.1", "1.2.3-alpha.0", 0},
+    {"^1.2.0", "1.3.0-rc.1", 0}, {"^1.2.3-beta.2", "1.2.3-beta.4", 1},
+    {"^1.2.3-beta.2", "1.2.3-beta.1", 0}, {"^1.2.3-beta.2", "1.2.4-beta.2", 0},
+    {"^1.2.3-beta.2", "1.9.0", 1}, {"^0.0.3-beta", "0.0.3-pr.2", 1},
+    {"~1.2.3-beta.2", "1.2.3-beta.4", 1}, {"~1.2.3-beta.2", "1.2.4-beta.2", 0},
+    {"*", "1.0.0-alpha", 0}, {"<2.0.0", "2.0.0-alpha", 0}, {"<2.0.0", "1.9.0-alpha", 0},
+    {">1.2.3-alpha", "1.2.3-alpha.1", 1}, {"1.2.3-alpha - 1.2.3", "1.2.3-beta", 1},
+    {"1.x || 1.2.3-rc.1", "1.2.3-rc.2", 0}, {"1.x || 1.2.3-rc.1", "1.2.3-rc.1", 1},
+    {">=1.0.0-0 <2", "1.0.0-x", 1}, {">=1.0.0-0 <2", "1.5.0-x", 0},
+    /* build metadata is ignored on both sides */
+    {">=1.2.3+build", "1.2.3", 1}, {"1.2.3", "1.2.3+exp.sha.5114f85", 1},
+    {"1.2.3+build.1", "1.2.3", 1}, {"<1.2.3+b", "1.2.3+a", 0},
+    {"^1.2.3-rc.1+b.01", "1.2.3-rc.1+zzz", 1},
+    /* numbers beyond 64 bits, and carries when bumping upper bounds */
+    {"^99999999999999999999.0.0", "99999999999999999999.5.0", 1},
+    {"^99999999999999999999.0.0", "100000000000000000000.0.0", 0},
+    {"~9.9", "9.10.0", 0}, {"~9.9", "9.9.99", 1}, {"<=9", "10.0.0", 0}, {"<=9", "9.99.0", 1},
+    {">19", "20.0.0", 1}, {">19.9", "19.10.0", 1}, {">19.9", "19.9.9", 0},
+    {"<=1.99", "1.100.0", 0}, {"<=1.199", "1.199.3", 1}, {"^1909", "1910.0.0", 0},
+    /* an invalid version satisfies nothing */
+    {"*", "1.2", 0}, {"1.2.3", "v1.2.3", 0},
+};
+
+START_TEST(test_range_match)
+{
+    const char *range = range_cases[_i].range, *version = range_cases[_i].version;
+    keel_error err;
+    keel_error_clear(&err);
+    ck_assert_msg(keel_semver_range_check(range, &err) == KEEL_OK, "refused \"%s\": %s", range,
+                  err.message);
+    int got = keel_semver_range_match(range, version);
+    ck_assert_msg(got == range_cases[_i].want, "match(\"%s\", \"%s\") = %d, want %d", range,
+                  version, got, range_cases[_i].want);
+}
+END_TEST
+
+static const char *const bad_ranges[] = {
+    "", ">", "1.2.3.4", "^", "01.2", "1.2.3 -", "- 1.2", ">=a", "1 ||", "||", ">=1.0.0 <",
+    "~>1", "   ", "1.x.3", "1.2-beta", "1.2.3-", "1.2.3-01", "1.2.3-a..b", "1.2.3+",
+    "1 - 2 - 3", ">=1 - 2", "1 - ^2", "1 2 - 3", "1.2.3 - 2 3", "1 -2", "1 |2", "1|||2",
+    "v1.2.3", "1.2.3 || ", "1.2.3\t", "1..2", "1.", "1.2.", ">=>1", "1.2.3-be\xc3\xa9",
+    "=1.2.x-beta", "<=1.2.3.4 || 1",
+};
+
+START_TEST(test_range_invalid)
+{
+    const char *range = bad_ranges[_i];
+    keel_error err;
+    keel_error_clear(&err);
+    ck_assert_int_eq(keel_semver_range_check(range, &err), KEEL_ERR_INVALID);
+    ck_assert_int_eq(err.status, KEEL_ERR_INVALID);
+    char quoted[300], want[320];
+    keel_error_quote(quoted, sizeof quoted, range, 64);
+    snprintf(want, sizeof want, "version range \"%s\"", quoted);
+    ck_assert_msg(strstr(err.message, want) != NULL, "%s not in message: %s", want, err.message);
+    ck_assert_msg(strchr(err.message, '\n') == NULL, "message is not one line: %s", err.message);
+    if (range[0] != '\0')
+        ck_assert_msg(strstr(err.message, " at position ") != NULL, "no position: %s",
+                      err.message);
+    ck_assert_int_eq(keel_semver_range_match(range, "1.0.0"), 0);
+    ck_assert_int_eq(keel_semver_range_check(range, NULL), KEEL_ERR_INVALID);
+}
+END_TEST
+
+/* The message says what is wrong and where, counting from 1. */
+START_TEST(test_range_messages)
+{
+    static const struct {
+        const char *range;
+        const char *message;
+    } cases[] = {
+        {">=a", "version range \">=a\": expected a number, \"x\" or \"*\" at position 3"},
+        {"01.2", "version range \"01.2\": a number has a leading zero at position 1"},
+        {"1.2.3.4", "a version has at most three numbers at position 6"},
+        {"~>1", "expected a number, \"x\" or \"*\" at position 2"},
+        {">=1.0.0 <", "an operator is not followed by a version at position 10"},
+        {"1 ||", "an alternative is empty at position 5"},
+        {"1.2.3 -", "a hyphen range needs a version after \"-\" at position 8"},
+        {"1.2-beta", "unexpected character \"-\" at position 4"},
+        {"- 1.2", "a hyphen range needs a version before \"-\" at position 1"},
+        {"1 - 2 - 3", "expected \"||\" or the end after a hyphen range at position 7"},
+        {"1.2.3\"", "unexpected character \"\\\"\" at position 6"},
+        {"1.2.3\t", "unexpected character \"\\x09\" at position 6"},
+        {"", "version range \"\" is empty"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        keel_error err;
+        keel_error_clear(&err);
+        ck_assert_int_eq(keel_semver_range_check(cases[i].range, &err), KEEL_ERR_INVALID);
+        ck_assert_msg(strstr(err.message, cases[i].message) != NULL, "\"%s\" not in message: %s",
+                      cases[i].message, err.message);
+    }
+}
+END_TEST
+
+START_TEST(test_range_null)
+{
+    keel_error err;
+    ck_assert_int_eq(keel_semver_range_check(NULL, &err), KEEL_ERR_INVALID);
+    ck_assert_int_eq(keel_semver_range_match(NULL, "1.0.0"), 0);
+    ck_assert_int_eq(keel_semver_range_match("*", NULL), 0);
+}
+END_TEST
+
+START_TEST(test_requires_ranges)
+{
+    char *json = minimal_with("\"requires\": {\"logger\": \"^1.2 || ~2.0.1\", "
+                              "\"store\": \"1.0.0 - 2.x\", \"kv\": \">= 1.0.0-rc.1 <2\", "
+                              "\"any\": \"*\"}");
+    keel_manifest *m = parse_ok(json);
+    ck_assert_uint_eq(keel_manifest_requirement_count(m), 4);
+    ck_assert_str_eq(keel_manifest_requirement_at(m, 2)->name, "kv");
+    ck_assert_str_eq(keel_manifest_requirement_at(m, 2)->range, ">= 1.0.0-rc.1 <2");
+    keel_manifest_destroy(m);
+    free(json);
+
+    minimal_fails("\"requires\": {\"kv\": \">=1.0 <\"}", "requires.kv");
+    minimal_fails("\"requires\": {\"logger\": \"^1\", \"kv\": \"1.2.3.4\"}", "requires.kv");
+    json = minimal_with("\"requires\": {\"logger\": \"^1\", \"kv\": \"~>1\"}");
+    parse_fails(json, "manifest field \"requires.kv\": version range \"~>1\": ",
+                "at position 2", "(expected a non-empty version range such as");
+    free(json);
+}
+END_TEST
+
 /* ---- api ------------------------------------------------------------------------ */
 
 static const struct {
@@ -758,6 +933,14 @@ static Suite *manifest_suite(void)
     tcase_add_loop_test(semver, test_semver_precedence, 0, ARRAY_LEN(ordered_versions));
     tcase_add_test(semver, test_semver_build_ignored);
     suite_add_tcase(s, semver);
+
+    TCase *ranges = tcase_create("ranges");
+    tcase_add_loop_test(ranges, test_range_match, 0, ARRAY_LEN(range_cases));
+    tcase_add_loop_test(ranges, test_range_invalid, 0, ARRAY_LEN(bad_ranges));
+    tcase_add_test(ranges, test_range_messages);
+    tcase_add_test(ranges, test_range_null);
+    tcase_add_test(ranges, test_requires_ranges);
+    suite_add_tcase(s, ranges);
     return s;
 }
 

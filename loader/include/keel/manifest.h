@@ -100,4 +100,36 @@ keel_status keel_semver_check(const char *version);
  * Both must be valid. */
 int keel_semver_compare(const char *a, const char *b);
 
+/* Semantic-version ranges (a subset of npm's node-semver grammar).
+ *
+ *   range      := set ( "||" set )*          any set may match
+ *   set        := comparator ( " "+ comparator )*   all must hold
+ *               | partial " "+ "-" " "+ partial     hyphen range, inclusive
+ *   comparator := [ "=" | "<" | "<=" | ">" | ">=" | "^" | "~" ] " "* partial
+ *   partial    := part [ "." part [ "." part [ "-" PRERELEASE ] [ "+" BUILD ] ] ]
+ *   part       := a number without leading zeros | "x" | "X" | "*"
+ *
+ * Spaces may surround "||" and the whole range; no set may be empty. A
+ * wildcard or a missing part is a wildcard, and no number may follow one
+ * ("1.x.3" is refused). A pre-release and build metadata need all three
+ * numbers; build metadata is ignored. Meaning, as in node-semver:
+ *   1.2.3 =1.2.3    exactly 1.2.3      1.2 1.2.x    >=1.2.0 <1.3.0-0
+ *   1 1.x           >=1.0.0 <2.0.0-0   * x          any release
+ *   ^1.2.3          >=1.2.3 <2.0.0-0   ^1.2         >=1.2.0 <2.0.0-0
+ *   ^0.2.3          >=0.2.3 <0.3.0-0   ^0.0.3       >=0.0.3 <0.0.4-0
+ *   ~1.2.3          >=1.2.3 <1.3.0-0   ~1.2         >=1.2.0 <1.3.0-0
+ *   ~1              >=1.0.0 <2.0.0-0   >1.2         >=1.3.0
+ *   <1.2            <1.2.0-0           <=1.2        <1.3.0-0
+ *   1.2 - 2.3.4     >=1.2.0 <=2.3.4    1.2.3 - 2.3  >=1.2.3 <2.4.0-0
+ * A version with a pre-release satisfies a set only if some comparator of
+ * that set names the same MAJOR.MINOR.PATCH with a pre-release: so
+ * ">=1.2.3-alpha.1" matches "1.2.3-beta" but "^1.2.0" not "1.3.0-rc.1". */
+
+/* KEEL_OK if `range` (borrowed) is a valid range; otherwise KEEL_ERR_INVALID
+ * and a one-line message in `err` (may be NULL) quoting the range and
+ * saying what is wrong at which position (counted from 1). */
+keel_status keel_semver_range_check(const char *range, keel_error *err);
+/* 1 if `version` satisfies `range`, else 0 (also when either is invalid). */
+int keel_semver_range_match(const char *range, const char *version);
+
 #endif
