@@ -13,8 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
+#include <keel/digest.h>
 #include <keel/elf_inspect.h>
 #include <keel/log.h>
 #include "loader_internal.h"
@@ -123,28 +122,6 @@ void keel_loader_destroy(keel_loader *l)
 }
 
 /* --- inspection ------------------------------------------------------------ */
-
-static keel_status sha256_file(const char *path, char hex[65], keel_error *err)
-{
-    FILE *f = fopen(path, "rbe");
-    if (f == NULL)
-        return keel_error_set(err, KEEL_ERR_IO, "%s: %s", path, strerror(errno));
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned char buf[65536], digest[32];
-    unsigned len = 0;
-    size_t n;
-    int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
-    while (ok && (n = fread(buf, 1, sizeof buf, f)) > 0)
-        ok = EVP_DigestUpdate(md, buf, n) == 1;
-    ok = ok && !ferror(f) && EVP_DigestFinal_ex(md, digest, &len) == 1;
-    EVP_MD_CTX_free(md);
-    fclose(f);
-    if (!ok)
-        return keel_error_set(err, KEEL_ERR_IO, "%s: cannot compute its SHA-256", path);
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-    return KEEL_OK;
-}
 
 /* Refuses what could never be unloaded, or loaded. `what` names the object
  * in the message ("module object", "private library libx.so.1"). */
@@ -259,7 +236,10 @@ static keel_status collect_private_libs(keel_instance *inst, const char *bundle,
         keel_elf_info *info = NULL;
         st = inspect_unloadable(bundle, what, path, &info, err);
         if (st == KEEL_OK)
-            st = sha256_file(path, lib->digest, err);
+            st = keel_sha256_file(path, lib->digest) == 0
+                     ? KEEL_OK
+                     : keel_error_set(err, KEEL_ERR_IO, "bundle %s: %s: cannot compute its SHA-256: %s",
+                                      bundle, path, strerror(errno));
         if (st == KEEL_OK) {
             const char *soname = keel_elf_soname(info);
             lib->soname = strdup(soname ? soname : de->d_name);

@@ -12,7 +12,7 @@
 
 typedef struct group_lib {
     char *soname;
-    char digest[65];
+    char digest[KEEL_SHA256_HEX + 1];
     char *store_path;
     void *handle;
     unsigned refs;

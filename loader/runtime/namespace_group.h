@@ -15,6 +15,7 @@
 
 #include <dlfcn.h>
 #include <stddef.h>
+#include <keel/digest.h>
 #include <keel/error.h>
 #include "libc_shim.h"
 
@@ -25,7 +26,7 @@ typedef struct keel_ns_group keel_ns_group;
 typedef struct keel_private_lib {
     char *soname;      /* DT_SONAME, or the file name when it has none */
     char *path;        /* in the instance directory */
-    char digest[65];   /* SHA-256, hex */
+    char digest[KEEL_SHA256_HEX + 1];   /* SHA-256, hex */
     char **needed;     /* DT_NEEDED entries */
     size_t needed_count;
 } keel_private_lib;

@@ -7,6 +7,7 @@
  * here first, so a bundle that packs also installs.
  */
 #include <keel/bundle.h>
+#include <keel/digest.h>
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -15,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -28,7 +28,6 @@
 #define PACK_NAME_MAX 1024
 #define PACK_DEPTH_MAX 64
 #define PACK_IO_BLOCK 65536
-#define PACK_SHA256_HEX 64
 #define PACK_SHOWN_MAX 200
 
 typedef enum pack_kind { PACK_FILE, PACK_DIR, PACK_SYMLINK } pack_kind;
@@ -39,7 +38,7 @@ typedef struct pack_item {
     mode_t mode;     /* 0644 or 0755 for files */
     uint64_t size;
     char *target;    /* symlinks only */
-    char sha256[PACK_SHA256_HEX + 1];
+    char sha256[KEEL_SHA256_HEX + 1];
 } pack_item;
 
 typedef struct packer {
@@ -56,7 +55,7 @@ typedef struct packer {
     time_t mtime;
     char *manifest;
     size_t manifest_size;
-    char manifest_sha256[PACK_SHA256_HEX + 1];
+    char manifest_sha256[KEEL_SHA256_HEX + 1];
 } packer;
 
 /* ---- messages ------------------------------------------------------------ */
@@ -117,32 +116,6 @@ static const pack_item *pack_find(const packer *p, const char *path)
 
 /* ---- hashing -------------------------------------------------------------- */
 
-typedef struct pack_hash {
-    EVP_MD_CTX *md;
-} pack_hash;
-
-static bool pack_hash_begin(pack_hash *h)
-{
-    h->md = EVP_MD_CTX_new();
-    return h->md != NULL && EVP_DigestInit_ex(h->md, EVP_sha256(), NULL) == 1;
-}
-
-static bool pack_hash_end(pack_hash *h, char *hex)
-{
-    static const char digits[] = "0123456789abcdef";
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    bool ok = EVP_DigestFinal_ex(h->md, digest, &len) == 1 && len == 32;
-    EVP_MD_CTX_free(h->md);
-    h->md = NULL;
-    for (unsigned int i = 0; ok && i < len; i++) {
-        hex[2 * i] = digits[digest[i] >> 4];
-        hex[2 * i + 1] = digits[digest[i] & 15];
-    }
-    hex[ok ? PACK_SHA256_HEX : 0] = '\0';
-    return ok;
-}
-
 /* Reads the regular file `path` of the tree in blocks, hashing it and, when
  * `a` is non-NULL, writing it as the data of the current archive entry.
  * `expect_size` guards against a file changing between walk and write. */
@@ -153,9 +126,9 @@ static keel_status pack_stream_file(packer *p, const char *path, uint64_t expect
     if (fd < 0)
         return pack_fail_errno(p, path, "open");
     char *block = malloc(PACK_IO_BLOCK);
-    pack_hash h = {NULL};
+    keel_sha256 *h = keel_sha256_new();
     keel_status s = KEEL_OK;
-    if (block == NULL || !pack_hash_begin(&h))
+    if (block == NULL || h == NULL)
         s = pack_fail(p, KEEL_ERR_NOMEM, path, "cannot be hashed: out of memory");
     uint64_t size = 0;
     while (s == KEEL_OK) {
@@ -171,7 +144,7 @@ static keel_status pack_stream_file(packer *p, const char *path, uint64_t expect
         size += (uint64_t)n;
         if (size > expect_size)
             break;
-        if (EVP_DigestUpdate(h.md, block, (size_t)n) != 1)
+        if (keel_sha256_update(h, block, (size_t)n) != 0)
             s = pack_fail(p, KEEL_ERR_INTERNAL, path, "cannot be hashed (OpenSSL SHA-256 failed)");
         else if (a != NULL && archive_write_data(a, block, (size_t)n) != n)
             s = pack_fail(p, KEEL_ERR_IO, path, "cannot be written to the bundle: %s",
@@ -179,25 +152,11 @@ static keel_status pack_stream_file(packer *p, const char *path, uint64_t expect
     }
     if (s == KEEL_OK && size != expect_size)
         s = pack_fail(p, KEEL_ERR_IO, path, "changed size while being packed");
-    if (h.md != NULL && !pack_hash_end(&h, hex) && s == KEEL_OK)
+    if (h != NULL && keel_sha256_finish(h, hex) != 0 && s == KEEL_OK)
         s = pack_fail(p, KEEL_ERR_INTERNAL, path, "cannot be hashed (OpenSSL SHA-256 failed)");
     free(block);
     close(fd);
     return s;
-}
-
-static bool pack_hash_buffer(const char *data, size_t size, char *hex)
-{
-    pack_hash h;
-    if (!pack_hash_begin(&h)) {
-        EVP_MD_CTX_free(h.md);
-        return false;
-    }
-    if (EVP_DigestUpdate(h.md, data, size) != 1) {
-        EVP_MD_CTX_free(h.md);
-        return false;
-    }
-    return pack_hash_end(&h, hex);
 }
 
 /* ---- the manifest ------------------------------------------------------------- */
@@ -233,7 +192,7 @@ static keel_status pack_read_manifest(packer *p)
     close(fd);
     if (s != KEEL_OK)
         return s;
-    if (!pack_hash_buffer(p->manifest, p->manifest_size, p->manifest_sha256))
+    if (!keel_sha256_buffer(p->manifest, p->manifest_size, p->manifest_sha256) == 0)
         return pack_fail(p, KEEL_ERR_INTERNAL, KEEL_BUNDLE_MANIFEST,
                          "cannot be hashed (OpenSSL SHA-256 failed)");
     return KEEL_OK;
@@ -593,7 +552,7 @@ static keel_status pack_write_item(packer *p, struct archive *a, const pack_item
     if (item->kind == PACK_SYMLINK)
         return pack_write_header(p, a, item->path, AE_IFLNK, 0777, 0, item->target);
     keel_status s = pack_write_header(p, a, item->path, AE_IFREG, item->mode, item->size, NULL);
-    char sha256[PACK_SHA256_HEX + 1];
+    char sha256[KEEL_SHA256_HEX + 1];
     if (s == KEEL_OK)
         s = pack_stream_file(p, item->path, item->size, a, sha256);
     if (s == KEEL_OK && strcmp(sha256, item->sha256) != 0)

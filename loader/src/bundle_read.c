@@ -7,6 +7,7 @@
  * removed on any failure and renamed into place only when every check passed.
  */
 #include <keel/bundle.h>
+#include <keel/digest.h>
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -14,7 +15,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -38,7 +38,6 @@
 #define BUNDLE_SYMLINK_HOPS 40
 #define BUNDLE_SHOWN_MAX 200
 #define BUNDLE_IO_BLOCK 65536
-#define BUNDLE_SHA256_HEX 64
 
 typedef enum bundle_kind { BUNDLE_FILE, BUNDLE_DIR, BUNDLE_SYMLINK } bundle_kind;
 
@@ -46,7 +45,7 @@ typedef struct bundle_entry {
     char *path;          /* canonical: no "", "." or ".." components */
     bundle_kind kind;
     bool has_digest;     /* listed in the digest file */
-    char sha256[BUNDLE_SHA256_HEX + 1];
+    char sha256[KEEL_SHA256_HEX + 1];
 } bundle_entry;
 
 typedef struct bundle_reader {
@@ -351,16 +350,6 @@ static void bundle_remove_tree(int parent_fd, const char *name)
 
 /* ---- hashing ------------------------------------------------------------------ */
 
-static void bundle_hex(const unsigned char *digest, char *hex)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < 32; i++) {
-        hex[2 * i] = digits[digest[i] >> 4];
-        hex[2 * i + 1] = digits[digest[i] & 15];
-    }
-    hex[BUNDLE_SHA256_HEX] = '\0';
-}
-
 /* ---- entries -------------------------------------------------------------- */
 
 static bool bundle_buffer_append(bundle_buffer *b, const void *data, size_t size)
@@ -398,14 +387,12 @@ static keel_status bundle_account(bundle_reader *r, const char *name, uint64_t f
 static keel_status bundle_stream(bundle_reader *r, const char *name, int fd, bundle_buffer *buffer,
                                  char *hex)
 {
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-        EVP_MD_CTX_free(md);
+    keel_sha256 *md = keel_sha256_new();
+    if (md == NULL)
         return bundle_fail(r, KEEL_ERR_INTERNAL, name, "cannot be hashed (OpenSSL SHA-256 failed)");
-    }
     char *block = malloc(BUNDLE_IO_BLOCK);
     if (block == NULL) {
-        EVP_MD_CTX_free(md);
+        keel_sha256_free(md);
         return bundle_fail(r, KEEL_ERR_NOMEM, name, "cannot be read: out of memory");
     }
     uint64_t size = 0;
@@ -424,7 +411,7 @@ static keel_status bundle_stream(bundle_reader *r, const char *name, int fd, bun
         s = bundle_account(r, name, size, (uint64_t)n);
         if (s != KEEL_OK)
             break;
-        if (EVP_DigestUpdate(md, block, (size_t)n) != 1) {
+        if (keel_sha256_update(md, block, (size_t)n) != 0) {
             s = bundle_fail(r, KEEL_ERR_INTERNAL, name, "cannot be hashed (OpenSSL SHA-256 failed)");
             break;
         }
@@ -438,14 +425,11 @@ static keel_status bundle_stream(bundle_reader *r, const char *name, int fd, bun
             break;
         }
     }
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int digest_len = 0;
-    if (s == KEEL_OK && (EVP_DigestFinal_ex(md, digest, &digest_len) != 1 || digest_len != 32))
+    if (s == KEEL_OK && keel_sha256_finish(md, hex) != 0)
         s = bundle_fail(r, KEEL_ERR_INTERNAL, name, "cannot be hashed (OpenSSL SHA-256 failed)");
-    EVP_MD_CTX_free(md);
+    else if (s != KEEL_OK)
+        keel_sha256_free(md);
     free(block);
-    if (s == KEEL_OK)
-        bundle_hex(digest, hex);
     return s;
 }
 
@@ -685,7 +669,7 @@ static keel_status bundle_read_entries(bundle_reader *r)
 
 static bool bundle_is_sha256_hex(const cJSON *item)
 {
-    if (!cJSON_IsString(item) || strlen(item->valuestring) != BUNDLE_SHA256_HEX)
+    if (!cJSON_IsString(item) || strlen(item->valuestring) != KEEL_SHA256_HEX)
         return false;
     for (const char *c = item->valuestring; *c != '\0'; c++)
         if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
