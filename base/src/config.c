@@ -3,6 +3,7 @@
  * style of the manifest parser, and the command-line flags.
  */
 #include "config.h"
+#include "json_text.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -386,17 +387,9 @@ keel_status keel_base_config_parse(keel_base_config *cfg, const char *json, size
                                    const char *origin, const char *base_dir, keel_error *err)
 {
     config_parser p = {origin, base_dir, cfg, err};
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(json, size, &end, 0);
-    while (root != NULL && end < json + size &&
-           (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
-        end++;
-    if (root != NULL && end < json + size) {
-        cJSON_Delete(root);
-        root = NULL;
-    }
+    size_t at = 0;
+    cJSON *root = keel_json_parse_whole(json, size, &at);
     if (root == NULL) {
-        size_t at = end != NULL && end >= json ? (size_t)(end - json) : 0;
         return keel_error_set(err, KEEL_ERR_INVALID, "%s: not valid JSON (near byte %zu)", origin, at);
     }
     keel_status st = cJSON_IsObject(root)

@@ -3,6 +3,7 @@
  * atomically after every change (see state.h).
  */
 #include "state.h"
+#include "json_text.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -289,17 +290,9 @@ keel_status keel_state_parse(const char *json, size_t size, const char *origin, 
 {
     memset(out, 0, sizeof *out);
     state_parser p = {origin, err};
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(json, size, &end, 0);
-    while (root != NULL && end < json + size &&
-           (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
-        end++;
-    if (root != NULL && end < json + size) {
-        cJSON_Delete(root);
-        root = NULL;
-    }
+    size_t at = 0;
+    cJSON *root = keel_json_parse_whole(json, size, &at);
     if (root == NULL) {
-        size_t at = end != NULL && end >= json ? (size_t)(end - json) : 0;
         return keel_error_set(err, KEEL_ERR_INVALID, "%s: not valid JSON (near byte %zu); the "
                               "deployed set cannot be restored: fix or move the file away",
                               origin, at);
