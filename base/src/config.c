@@ -153,10 +153,8 @@ static keel_status config_check_keys(const config_parser *p, const cJSON *object
             found = strcmp(child->string, known[i]) == 0;
         if (found)
             continue;
-        char list[256] = "";
-        size_t used = 0;
-        for (size_t i = 0; i < count && used < sizeof list; i++)
-            used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", known[i]);
+        char list[256];
+        keel_error_join(list, sizeof list, known, count);
         char key[CONFIG_QUOTE_MAX * 4 + 8];
         keel_error_quote(key, sizeof key, child->string, CONFIG_QUOTE_MAX);
         return keel_error_set(p->err, KEEL_ERR_INVALID,

@@ -97,3 +97,19 @@ void keel_error_quote(char *buf, size_t size, const char *s, size_t max)
     }
     buf[o] = '\0';
 }
+
+const char *keel_error_join(char *buf, size_t size, const char *const *names, size_t count)
+{
+    size_t used = 0;
+    if (size > 0)
+        buf[0] = '\0';
+    for (size_t i = 0; i < count && used < size; i++) {
+        int n = snprintf(buf + used, size - used, "%s%s", i ? ", " : "", names[i]);
+        if (n < 0 || (size_t)n >= size - used) {
+            buf[used] = '\0';
+            break;
+        }
+        used += (size_t)n;
+    }
+    return buf;
+}

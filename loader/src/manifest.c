@@ -315,14 +315,8 @@ static keel_status manifest_check_known_keys(const manifest_parser *p, const cJS
     for (const cJSON *child = object->child; child != NULL; child = child->next) {
         if (manifest_key_known(child->string, known, count))
             continue;
-        char list[512] = "";
-        size_t used = 0;
-        for (size_t i = 0; i < count; i++) {
-            int n = snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", known[i]);
-            if (n < 0 || (size_t)n >= sizeof list - used)
-                break;
-            used += (size_t)n;
-        }
+        char list[512];
+        keel_error_join(list, sizeof list, known, count);
         char key[MANIFEST_QUOTE_MAX * 4 + 8];
         keel_error_quote(key, sizeof key, child->string, MANIFEST_QUOTE_MAX);
         return keel_error_set(p->err, KEEL_ERR_MANIFEST,

@@ -33,6 +33,11 @@ void keel_error_clear(keel_error *err);
  * non-ASCII bytes escaped, cut after `max` source bytes with "..." added. */
 void keel_error_quote(char *buf, size_t size, const char *s, size_t max);
 
+/* Writes "a, b, c" — the `count` names (borrowed) — into the caller's
+ * `buf` of `size` bytes, stopping before a name that would not fit.
+ * Returns buf. For messages such as "expected one of ...". */
+const char *keel_error_join(char *buf, size_t size, const char *const *names, size_t count);
+
 /* A short stable name for a status ("bundle", "manifest", ...): a static
  * string, never NULL. */
 const char *keel_status_name(keel_status status);
