@@ -6,6 +6,7 @@ packages=(
   build-essential binutils pkg-config meson ninja-build python3
   libffi-dev libcjson-dev libarchive-dev libssl-dev check libmicrohttpd-dev
   curl
+  libhiredis-dev redis-server libsqlite3-dev wrk
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -11,6 +11,7 @@
  *   1  identity, logging, configuration, resources, registration, memory,
  *      tasks
  *   2  resolving and calling services (typed and JSON), publishing
+ *   3  starters: binding a capability the base offers (keel/starters/NAME.h)
  *
  * Compatibility rules
  *   - The table only grows: fields are appended, never removed or reordered.
@@ -41,7 +42,7 @@ extern "C" {
 #endif
 
 /* The module-api version this header describes. */
-#define KEEL_API_VERSION 2
+#define KEEL_API_VERSION 3
 
 /* The name of the one symbol a module exports. */
 #define KEEL_MODULE_ENTRY_SYMBOL "keel_module_entry"
@@ -238,6 +239,23 @@ typedef struct keel_api {
      * KEEL_ERR_LIMIT when a subscriber's queue is full. */
     keel_status (*publish)(keel_ctx *ctx, const char *scene, const char *topic,
                            const void *data, size_t size, unsigned flags);
+
+    /* --- since 3: starters ----------------------------------------------- */
+
+    /* Binds starter `name`, which the manifest must list in "requires".
+     * `range` (NULL: the manifest's range) must be satisfied by the version
+     * the base runs. On KEEL_OK *table is the starter's typed table (cast it
+     * to the type its header keel/starters/NAME.h declares) and *client the
+     * pointer every function of that table takes first. Both are
+     * base-owned, stay valid across upgrades of the starter, and are valid
+     * until the stop hook returns (the base unbinds then); a second call
+     * returns the same pair. Memory a starter function hands out is freed
+     * with that table's own free function. Strings borrowed.
+     * KEEL_ERR_DENIED: not in "requires"; KEEL_ERR_NOT_FOUND: the base does
+     * not run that starter; KEEL_ERR_API: the running version is not in
+     * range. */
+    keel_status (*starter_get)(keel_ctx *ctx, const char *name, const char *range,
+                               const void **table, void **client);
 } keel_api;
 
 /* True when the base's table has `field` (it may be newer or older). */
