@@ -55,10 +55,46 @@ void keel_instance_record(keel_instance *inst, keel_instance_state state, const 
              keel_instance_state_name(state), note[0] ? ": " : "", note);
 }
 
+void keel_instance_unbind_starters(keel_instance *inst)
+{
+    pthread_mutex_lock(&inst->lock);
+    starter_use *uses = inst->starters;
+    size_t n = inst->starter_count;
+    inst->starters = NULL;
+    inst->starter_count = 0;
+    pthread_mutex_unlock(&inst->lock);
+    const keel_loader_starters *p = &inst->loader->starters;
+    for (size_t i = n; i-- > 0;) {
+        if (p->unbind)
+            p->unbind(p->user, uses[i].name, uses[i].client);
+        free(uses[i].name);
+    }
+    free(uses);
+}
+
+size_t keel_instance_starter_count(const keel_instance *inst)
+{
+    keel_instance *mut = (keel_instance *)inst;
+    pthread_mutex_lock(&mut->lock);
+    size_t n = inst->starter_count;
+    pthread_mutex_unlock(&mut->lock);
+    return n;
+}
+
+const char *keel_instance_starter_at(const keel_instance *inst, size_t i)
+{
+    keel_instance *mut = (keel_instance *)inst;
+    pthread_mutex_lock(&mut->lock);
+    const char *name = i < inst->starter_count ? inst->starters[i].name : NULL;
+    pthread_mutex_unlock(&mut->lock);
+    return name;
+}
+
 void keel_instance_free(keel_instance *inst)
 {
     if (inst == NULL)
         return;
+    keel_instance_unbind_starters(inst);
     keel_registrations_clear(inst);
     for (size_t i = 0; i < inst->history_count; i++)
         free((char *)inst->history[i].note);

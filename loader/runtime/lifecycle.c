@@ -42,6 +42,7 @@ int keel_instance_unload(keel_loader *l, keel_instance *inst)
         free(leak);
         return -1;
     }
+    keel_instance_unbind_starters(inst);
     if (inst->handle != NULL) {
         dlclose(inst->handle);
         inst->handle = NULL;

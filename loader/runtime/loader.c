@@ -101,14 +101,29 @@ fail:
     return st;
 }
 
-void keel_loader_destroy(keel_loader *l)
+void keel_loader_uninstall_all(keel_loader *l)
 {
-    if (l == NULL)
-        return;
     while (l->instance_count > 0) {
         keel_error err;
         keel_loader_uninstall(l, l->instances[l->instance_count - 1], &err);
     }
+}
+
+void keel_loader_set_starters(keel_loader *l, const keel_loader_starters *starters)
+{
+    pthread_mutex_lock(&l->lock);
+    if (starters)
+        l->starters = *starters;
+    else
+        memset(&l->starters, 0, sizeof l->starters);
+    pthread_mutex_unlock(&l->lock);
+}
+
+void keel_loader_destroy(keel_loader *l)
+{
+    if (l == NULL)
+        return;
+    keel_loader_uninstall_all(l);
     keel_router_destroy(l->router);
     keel_task_pool_destroy(l->tasks);
     keel_ns_manager_destroy(l->namespaces);
@@ -311,7 +326,17 @@ static keel_status install_checks(keel_loader *l, const keel_manifest *m, const 
         return keel_error_set(err, KEEL_ERR_EXISTS,
                               "bundle %s: %s@%s is already installed; uninstall it first or bump "
                               "the version", bundle, keel_manifest_name(m), keel_manifest_version(m));
-    return KEEL_OK;
+    if (keel_manifest_requirement_count(m) == 0)
+        return KEEL_OK;
+    if (l->starters.check == NULL) {
+        const keel_manifest_requirement *r = keel_manifest_requirement_at(m, 0);
+        return keel_error_set(err, KEEL_ERR_NOT_FOUND,
+                              "bundle %s: %s@%s requires starters (%s %s%s) but this base runs none",
+                              bundle, keel_manifest_name(m), keel_manifest_version(m), r->name,
+                              r->range, keel_manifest_requirement_count(m) > 1 ? ", ..." : "");
+    }
+    keel_status st = l->starters.check(l->starters.user, m, err);
+    return st == KEEL_OK ? st : keel_error_prefix(err, "bundle %s", bundle);
 }
 
 /* Loads the module object in its group and fetches its definition. */

@@ -29,6 +29,13 @@ typedef struct keel_mem_account {
 
 void keel_mem_account_release(keel_mem_account *acct);
 
+/* A starter the instance bound (api->starter_get). */
+typedef struct starter_use {
+    char *name;
+    const void *table;
+    void *client;
+} starter_use;
+
 typedef struct registration_list {
     keel_registration *items;
     size_t count;
@@ -52,6 +59,8 @@ struct keel_instance {
     size_t history_count;
     pthread_mutex_t lock;          /* registrations and history */
     registration_list services, subscriptions;
+    starter_use *starters;         /* under lock */
+    size_t starter_count;
     keel_mem_account *memory;
     keel_task_group tasks;
     atomic_int stopping;
@@ -70,6 +79,7 @@ struct keel_loader {
     keel_instance **instances;
     size_t instance_count, instance_cap;
     char *leaks;
+    keel_loader_starters starters; /* check == NULL: none */
     atomic_ulong sequence;         /* install counter: unique directory names */
     unsigned nonce;                /* per loader, so that names differ across runs */
 };
@@ -104,6 +114,9 @@ void keel_registrations_clear(keel_instance *inst);
  * stays mapped is recorded as a leak of the loader (and the directory
  * kept). Returns 0 when the unload was complete. Caller holds l->lock. */
 int keel_instance_unload(keel_loader *l, keel_instance *inst);
+
+/* Ends every starter binding of the instance (before its code goes). */
+void keel_instance_unbind_starters(keel_instance *inst);
 
 /* Removes a directory tree; returns 0 on success. */
 int keel_remove_tree(const char *path);

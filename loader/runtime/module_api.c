@@ -395,6 +395,63 @@ static keel_status api_publish(keel_ctx *ctx, const char *scene, const char *top
     return st == KEEL_OK || st == KEEL_ERR_LIMIT ? st : api_failed(ctx, &err);
 }
 
+/* --- starters ---------------------------------------------------------- */
+
+static keel_status api_starter_get(keel_ctx *ctx, const char *name, const char *range,
+                                   const void **table, void **client)
+{
+    if (table == NULL || client == NULL || name == NULL)
+        return KEEL_ERR_INVALID;
+    *table = NULL;
+    *client = NULL;
+    keel_instance *inst = ctx->instance;
+    const keel_manifest_requirement *req = NULL;
+    for (size_t i = 0; i < keel_manifest_requirement_count(inst->manifest) && !req; i++)
+        if (strcmp(keel_manifest_requirement_at(inst->manifest, i)->name, name) == 0)
+            req = keel_manifest_requirement_at(inst->manifest, i);
+    keel_error err = {0};
+    if (req == NULL) {
+        keel_error_set(&err, KEEL_ERR_DENIED, "starter %s is not in the manifest's \"requires\"; "
+                       "add \"%s\": \"^1.0\" (or the range you need) there", name, name);
+        return api_failed(ctx, &err);
+    }
+    pthread_mutex_lock(&inst->lock);
+    for (size_t i = 0; i < inst->starter_count; i++) {
+        if (strcmp(inst->starters[i].name, name) == 0) {
+            *table = inst->starters[i].table;
+            *client = inst->starters[i].client;
+            pthread_mutex_unlock(&inst->lock);
+            return KEEL_OK;
+        }
+    }
+    const keel_loader_starters *p = &inst->loader->starters;
+    keel_status st;
+    starter_use *grown = NULL;
+    if (p->bind == NULL) {
+        st = keel_error_set(&err, KEEL_ERR_NOT_FOUND, "this base runs no starters (wanted %s)", name);
+    } else if ((grown = realloc(inst->starters, (inst->starter_count + 1) * sizeof *grown)) == NULL) {
+        st = keel_error_set(&err, KEEL_ERR_NOMEM, "out of memory");
+    } else {
+        inst->starters = grown;
+        st = p->bind(p->user, inst, name, range ? range : req->range, table, client, &err);
+        starter_use *u = &inst->starters[inst->starter_count];
+        if (st == KEEL_OK && (u->name = strdup(name)) == NULL) {
+            p->unbind(p->user, name, *client);
+            st = keel_error_set(&err, KEEL_ERR_NOMEM, "out of memory");
+        }
+        if (st == KEEL_OK) {
+            u->table = *table;
+            u->client = *client;
+            inst->starter_count++;
+        } else {
+            *table = NULL;
+            *client = NULL;
+        }
+    }
+    pthread_mutex_unlock(&inst->lock);
+    return st == KEEL_OK ? st : api_failed(ctx, &err);
+}
+
 /* --- tasks ------------------------------------------------------------- */
 
 typedef struct task_call {
@@ -460,6 +517,7 @@ const keel_api keel_module_api_table = {
     .call_leave = api_call_leave,
     .call_json = api_call_json,
     .publish = api_publish,
+    .starter_get = api_starter_get,
 };
 
 const keel_api *keel_loader_module_api(void)

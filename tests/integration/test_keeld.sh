@@ -160,8 +160,8 @@ PY
 check "manifest wrong type" 1 K install "$work/badtype.keel"
 expect "manifest wrong type" err 'field "name"'
 one_line_error "manifest wrong type"
-check "newer api" 1 K install "$modules/probe-api3.keel"
-expect "newer api" err 'module-api 3'
+check "newer api" 1 K install "$modules/probe-api9.keel"
+expect "newer api" err 'module-api 9'
 check "unknown module" 1 K uninstall nosuchmodule
 one_line_error "unknown module"
 check "same version again" 1 K install "$samples/greeter-1.0.0.keel"

@@ -280,7 +280,7 @@ static void expect_refused(const char *which, keel_status status, const char *ne
     free(work);
 }
 
-START_TEST(refuses_manifest_for_newer_api) { expect_refused("modules/probe-api3", KEEL_ERR_API, "module-api 3"); }
+START_TEST(refuses_manifest_for_newer_api) { expect_refused("modules/probe-api9", KEEL_ERR_API, "module-api 9"); }
 END_TEST
 START_TEST(refuses_object_built_for_newer_api) { expect_refused("modules/probe-newapi", KEEL_ERR_API, "module-api 99"); }
 END_TEST

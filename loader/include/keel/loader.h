@@ -71,6 +71,23 @@ typedef struct keel_loader_options {
     keel_router_options router;    /* zero fields take the router defaults */
 } keel_loader_options;
 
+/* The starters a base runs, as the loader needs them: the base plugs its
+ * starter set in (keel_loader_set_starters). Without one, a module that
+ * requires starters is refused at install. */
+typedef struct keel_loader_starters {
+    void *user;
+    /* KEEL_OK when every starter manifest `m` requires is available;
+     * otherwise one line listing what is missing (nothing is loaded). */
+    keel_status (*check)(void *user, const keel_manifest *m, keel_error *err);
+    /* Binds instance `inst` to starter `name` at a version in `range`
+     * (strings borrowed). On KEEL_OK *table and *client stay valid until
+     * unbind. */
+    keel_status (*bind)(void *user, const keel_instance *inst, const char *name, const char *range,
+                        const void **table, void **client, keel_error *err);
+    /* Ends a binding; after it returns no starter calls into the module. */
+    void (*unbind)(void *user, const char *name, void *client);
+} keel_loader_starters;
+
 /* Creates a loader. `opts` and its strings are borrowed (copied). The work
  * directory is created if missing. Fails when the libc shim does not match
  * the running libc. On KEEL_OK *out is owned by the caller
@@ -121,6 +138,16 @@ keel_status keel_loader_rollback(keel_loader *loader, const char *name, keel_err
 keel_status keel_loader_route(keel_loader *loader, const char *name, const char *primary_version,
                               const char *gray_version, unsigned percent, int by_key,
                               keel_error *err);
+
+/* Plugs in the base's starters (`starters` is copied; its `user` must stay
+ * valid until every instance is uninstalled). Call before installing
+ * anything; NULL removes them. */
+void keel_loader_set_starters(keel_loader *loader, const keel_loader_starters *starters);
+
+/* Uninstalls every instance, newest first (as keel_loader_destroy does)
+ * but keeps the loader: the base calls it at shutdown before it stops its
+ * starters. */
+void keel_loader_uninstall_all(keel_loader *loader);
 
 /* The router this loader drives (owned by the loader). */
 keel_router *keel_loader_router(keel_loader *loader);
@@ -183,6 +210,10 @@ void *keel_instance_symbol(const keel_instance *inst, const char *name);
  * data of its .so, from /proc/self/maps; shared private libraries are not
  * counted). 0 once unloaded. */
 size_t keel_instance_mapped_bytes(const keel_instance *inst);
+/* Starters the instance bound through api->starter_get: count, and the
+ * name of binding i (owned by the instance), or NULL. */
+size_t keel_instance_starter_count(const keel_instance *inst);
+const char *keel_instance_starter_at(const keel_instance *inst, size_t i);
 /* Bytes and blocks the instance holds through api->alloc. */
 size_t keel_instance_memory_bytes(const keel_instance *inst);
 size_t keel_instance_memory_blocks(const keel_instance *inst);
