@@ -32,6 +32,12 @@ static const admin_op admin_ops[] = {
     {"publish", keel_admin_publish, {"topic", "scene", "data", "sync"}},
     {"health", keel_admin_health, {0}},
     {"metrics", keel_admin_metrics, {0}},
+    {"starters", keel_admin_starters, {0}},
+    {"starter.info", keel_admin_starter_info, {"name"}},
+    {"starter.enable", keel_admin_starter_enable, {"name", "version", "config"}},
+    {"starter.disable", keel_admin_starter_disable, {"name"}},
+    {"starter.exec", keel_admin_starter_exec, {"name", "op", "args"}},
+    {"market.search", keel_admin_market_search, {"word"}},
 };
 
 #define ADMIN_OP_COUNT (sizeof admin_ops / sizeof admin_ops[0])

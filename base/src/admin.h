@@ -39,6 +39,17 @@
  *   health     -> {status: "UP" | "DEGRADED" | "BOOTING", uptime_s, modules, active,
  *              broken, leaks: [text...]}
  *   metrics    -> {text: Prometheus exposition text}
+ *   starters   -> {starters: [{name, enabled, version, versions, description,
+ *              owner, tags, bindings}]}  (the market and what runs)
+ *   starter.info    name*  -> {starter: {... market_versions, config, library,
+ *              functions, upgrades, status (the starter's own "info")}}
+ *   starter.enable  name*, version (a range; default the highest), config
+ *              (object)  -> {name, version, previous}; a running starter
+ *              with another version is upgraded in place
+ *   starter.disable name*  -> {disabled}; refused while modules use it
+ *   starter.exec    name*, op*, args (object)  -> {result}: an operator
+ *              command of the starter (e.g. config "set")
+ *   market.search   word  -> {market, starters: [...]}
  *
  * Operations on one module are serialised: a second operation on a module
  * while one is running is refused at once with status "busy" and a message

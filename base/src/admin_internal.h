@@ -6,6 +6,7 @@
  * admin.c         the protocol: parsing, dispatch, responses
  * admin_deploy.c  install, uninstall, switch, rollback, route
  * admin_query.c   list, history, call, publish, health, metrics
+ * admin_starters.c starters, starter.*, market.search
  */
 #ifndef KEEL_BASE_ADMIN_INTERNAL_H
 #define KEEL_BASE_ADMIN_INTERNAL_H
@@ -76,5 +77,13 @@ keel_status keel_admin_call(keel_admin_request *req);
 keel_status keel_admin_publish(keel_admin_request *req);
 keel_status keel_admin_health(keel_admin_request *req);
 keel_status keel_admin_metrics(keel_admin_request *req);
+
+/* admin_starters.c */
+keel_status keel_admin_starters(keel_admin_request *req);
+keel_status keel_admin_starter_info(keel_admin_request *req);
+keel_status keel_admin_starter_enable(keel_admin_request *req);
+keel_status keel_admin_starter_disable(keel_admin_request *req);
+keel_status keel_admin_starter_exec(keel_admin_request *req);
+keel_status keel_admin_market_search(keel_admin_request *req);
 
 #endif

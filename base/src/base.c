@@ -142,6 +142,7 @@ keel_status keel_base_create(const keel_base_config *cfg, keel_base **out, keel_
     atomic_init(&b->booting, 1);
     pthread_mutex_init(&b->claim_lock, NULL);
     pthread_mutex_init(&b->state_lock, NULL);
+    pthread_mutex_init(&b->starters_lock, NULL);
     /* Writer preference: a stream of list requests must not starve an
      * uninstall (no thread takes the read side twice). */
     pthread_rwlockattr_t attr;
@@ -169,6 +170,8 @@ keel_status keel_base_create(const keel_base_config *cfg, keel_base **out, keel_
         base_clean_loader_dirs(b);
         st = base_create_loader(b, err);
     }
+    if (st == KEEL_OK)
+        st = keel_base_starters_create(b, err);
     if (st != KEEL_OK) {
         keel_base_destroy(b);
         return st;
@@ -225,13 +228,19 @@ void keel_base_destroy(keel_base *b)
     if (b->loader != NULL) {
         keel_base_instances_write(b);
         base_stop_modules(b);
+        keel_loader_uninstall_all(b->loader);
         keel_base_instances_done(b);
+        keel_base_starters_destroy(b);
         keel_loader_destroy(b->loader);
     }
     keel_state_clear(&b->state);
     for (size_t i = 0; i < b->claim_count; i++)
         free(b->claims[i].name);
     free(b->claims);
+    for (size_t i = 0; i < b->starters_disabled_count; i++)
+        free(b->starters_disabled[i]);
+    free(b->starters_disabled);
+    pthread_mutex_destroy(&b->starters_lock);
     if (b->lock_fd >= 0)
         close(b->lock_fd);
     free(b->bundles_dir);

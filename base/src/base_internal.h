@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "base.h"
+#include "starters.h"
 #include "state.h"
 
 /* One module with an operation in progress. */
@@ -25,6 +26,10 @@ typedef struct keel_base_claim_entry {
 struct keel_base {
     keel_base_config cfg;       /* owned copy */
     keel_loader *loader;
+    keel_starter_set *starters;  /* created after the loader, freed before it */
+    pthread_mutex_t starters_lock; /* enable/disable and their record */
+    char **starters_disabled;    /* disabled by operators (recorded) */
+    size_t starters_disabled_count;
     char *bundles_dir;          /* WORK_DIR/bundles */
     int lock_fd;                /* WORK_DIR/keeld.lock, flock'd */
     int64_t started_ns;         /* CLOCK_MONOTONIC at create */

@@ -363,6 +363,7 @@ keel_status keel_base_boot(keel_base *b, keel_error *err)
 
 static keel_status base_boot(keel_base *b, keel_error *err)
 {
+    keel_base_starters_boot(b);
     keel_state recorded;
     keel_status st = keel_state_read(b->cfg.work_dir, &recorded, err);
     if (st != KEEL_OK)

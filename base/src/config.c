@@ -4,6 +4,7 @@
  */
 #include "config.h"
 #include "json_text.h"
+#include <keel/manifest.h>
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -62,7 +63,8 @@ void keel_base_config_destroy(keel_base_config *cfg)
     free(cfg->config_path);
     free(cfg->http_listen);
     free(cfg->http_token);
-    free(cfg->starters_json);
+    free(cfg->starters_market);
+    free(cfg->starters_enable_json);
     config_free_modules(cfg);
     keel_base_config_init(cfg);
 }
@@ -90,7 +92,8 @@ keel_status keel_base_config_copy(keel_base_config *dst, const keel_base_config 
     dst->config_path = config_dup(src->config_path, &ok);
     dst->http_listen = config_dup(src->http_listen, &ok);
     dst->http_token = config_dup(src->http_token, &ok);
-    dst->starters_json = config_dup(src->starters_json, &ok);
+    dst->starters_market = config_dup(src->starters_market, &ok);
+    dst->starters_enable_json = config_dup(src->starters_enable_json, &ok);
     if (ok && src->module_count > 0) {
         dst->modules = calloc(src->module_count, sizeof *dst->modules);
         ok = dst->modules != NULL;
@@ -340,13 +343,51 @@ static keel_status config_parse_modules(const config_parser *p, const cJSON *mod
     return st;
 }
 
+/* "starters": {"market": PATH, "enable": {NAME: {"version": RANGE,
+ * "config": {...}}}}. Versions and configurations are checked against the
+ * market when the base enables them. */
 static keel_status config_parse_starters(const config_parser *p, const cJSON *starters)
 {
-    char *text = cJSON_PrintUnformatted(starters);
+    static const char *const fields[] = {"market", "enable"};
+    static const char *const entry_fields[] = {"version", "config"};
+    if (!cJSON_IsObject(starters))
+        return config_fail(p, "starters", starters, "is not an object",
+                           "an object with \"market\" and \"enable\"");
+    keel_status st = config_check_keys(p, starters, "starters", fields, 2);
+    const cJSON *market = cJSON_GetObjectItemCaseSensitive(starters, "market");
+    if (st == KEEL_OK && market != NULL)
+        st = config_read_string(p, market, "starters.market", 1, &p->cfg->starters_market);
+    const cJSON *enable = cJSON_GetObjectItemCaseSensitive(starters, "enable");
+    if (st != KEEL_OK || enable == NULL)
+        return st;
+    if (!cJSON_IsObject(enable))
+        return config_fail(p, "starters.enable", enable, "is not an object",
+                           "an object: starter name -> {\"version\", \"config\"}");
+    const cJSON *e;
+    cJSON_ArrayForEach(e, enable) {
+        char field[160];
+        snprintf(field, sizeof field, "starters.enable.%s", e->string);
+        if (!cJSON_IsObject(e))
+            return config_fail(p, field, e, "is not an object",
+                               "{\"version\": \"^1.0\", \"config\": {...}}");
+        if ((st = config_check_keys(p, e, field, entry_fields, 2)) != KEEL_OK)
+            return st;
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, "version");
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "config");
+        if (v != NULL && (!cJSON_IsString(v) || keel_semver_range_check(v->valuestring, NULL) != KEEL_OK)) {
+            snprintf(field, sizeof field, "starters.enable.%s.version", e->string);
+            return config_fail(p, field, v, "is not a version range", "a range such as \"^1.0\"");
+        }
+        if (c != NULL && !cJSON_IsObject(c)) {
+            snprintf(field, sizeof field, "starters.enable.%s.config", e->string);
+            return config_fail(p, field, c, "is not an object", "a JSON object");
+        }
+    }
+    char *text = cJSON_PrintUnformatted(enable);
     if (text == NULL)
         return config_nomem(p);
-    free(p->cfg->starters_json);
-    p->cfg->starters_json = text;
+    free(p->cfg->starters_enable_json);
+    p->cfg->starters_enable_json = text;
     return KEEL_OK;
 }
 

@@ -21,7 +21,11 @@
  *       },
  *       "http": {"listen": "127.0.0.1:8080", "token": "at least 16 characters"},
  *       "modules": [{"bundle": "bundles/greeter-1.0.0.keel", "activate": true}],
- *       "starters": {...}                        kept as text; not supported yet
+ *       "starters": {
+ *         "market": "starters/market.json",      the market index (keel/market.h)
+ *         "enable": {"kv": {"version": "^1.0",   a range (default: the highest)
+ *                           "config": {...}}}    checked against the market's schema
+ *       }
  *     }
  */
 #ifndef KEEL_BASE_CONFIG_H
@@ -55,7 +59,8 @@ typedef struct keel_base_config {
     char *http_token;
     keel_boot_module *modules;  /* boot modules, in file order */
     size_t module_count;
-    char *starters_json;        /* the "starters" value as compact JSON, or NULL */
+    char *starters_market;      /* the market index path, or NULL (no market) */
+    char *starters_enable_json; /* the "starters.enable" object as compact JSON, or NULL */
 } keel_base_config;
 
 /* What the command line asked for. */

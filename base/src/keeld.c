@@ -71,11 +71,6 @@ static void keeld_note_config(const keel_base_config *cfg)
 {
     if (cfg->log_level >= 0)
         keel_log_set_level((keel_log_level)cfg->log_level);
-    const char *starters = cfg->starters_json;
-    if (starters != NULL && strcmp(starters, "{}") != 0 && strcmp(starters, "[]") != 0 &&
-        strcmp(starters, "null") != 0)
-        keel_log(KEEL_LOG_WARN, NULL, "configuration field \"starters\" is not supported by this "
-                 "base yet; ignored");
 }
 
 /* Waits for SIGTERM or SIGINT (blocked in every thread). */

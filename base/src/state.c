@@ -432,14 +432,14 @@ static keel_status state_sync_dir(const char *dir, keel_error *err)
     return KEEL_OK;
 }
 
-keel_status keel_state_write(const char *work_dir, const keel_state *s, keel_error *err)
+keel_status keel_file_write_atomic(const char *dir, const char *name, const char *text,
+                                   keel_error *err)
 {
-    char *path = NULL, *temp = NULL, *text = state_render(s);
-    if (text == NULL || asprintf(&path, "%s/%s", work_dir, KEEL_STATE_FILE) < 0 ||
-        asprintf(&temp, "%s/%s%s", work_dir, KEEL_STATE_FILE, STATE_TEMP_SUFFIX) < 0) {
-        free(text);
+    char *path = NULL, *temp = NULL;
+    if (asprintf(&path, "%s/%s", dir, name) < 0 ||
+        asprintf(&temp, "%s/%s%s", dir, name, STATE_TEMP_SUFFIX) < 0) {
         free(path);
-        return keel_error_set(err, KEEL_ERR_NOMEM, "out of memory writing the state");
+        return keel_error_set(err, KEEL_ERR_NOMEM, "out of memory writing %s", name);
     }
     keel_status st = KEEL_OK;
     int fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -453,11 +453,20 @@ keel_status keel_state_write(const char *work_dir, const keel_state *s, keel_err
         st = keel_error_set(err, KEEL_ERR_IO, "cannot rename %s to %s: %s", temp, path,
                             strerror(errno));
     if (st == KEEL_OK)
-        st = state_sync_dir(work_dir, err);
+        st = state_sync_dir(dir, err);
     else
         unlink(temp);
-    free(text);
     free(path);
     free(temp);
+    return st;
+}
+
+keel_status keel_state_write(const char *work_dir, const keel_state *s, keel_error *err)
+{
+    char *text = state_render(s);
+    if (text == NULL)
+        return keel_error_set(err, KEEL_ERR_NOMEM, "out of memory writing the state");
+    keel_status st = keel_file_write_atomic(work_dir, KEEL_STATE_FILE, text, err);
+    free(text);
     return st;
 }

@@ -71,6 +71,11 @@ keel_status keel_state_parse(const char *json, size_t size, const char *origin, 
 /* Writes `s` (borrowed) to WORK_DIR/state.json atomically (see above). */
 keel_status keel_state_write(const char *work_dir, const keel_state *s, keel_error *err);
 
+/* Writes `text` (borrowed) plus a newline to DIR/NAME durably: a temporary
+ * file, fsync, rename, directory fsync. On error the old file stays. */
+keel_status keel_file_write_atomic(const char *dir, const char *name, const char *text,
+                                   keel_error *err);
+
 /* The record of name@version (borrowed strings), or NULL. The pointer is
  * valid until `s` changes. */
 keel_state_module *keel_state_find_module(keel_state *s, const char *name, const char *version);

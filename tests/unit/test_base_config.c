@@ -85,7 +85,8 @@ START_TEST(test_full_file)
         "   \"stop_timeout_ms\": 100, \"queue_capacity\": 1024, \"overflow\": \"drop-oldest\"},"
         " \"http\": {\"listen\": \"127.0.0.1:8080\", \"token\": \"0123456789abcdef\"},"
         " \"modules\": [{\"bundle\": \"b/greeter.keel\"}, {\"bundle\": \"/abs/x.keel\", \"activate\": false}],"
-        " \"starters\": {\"kv\": \"^1.0\"}, \"x-owner\": \"platform\"}";
+        " \"starters\": {\"market\": \"m/market.json\", \"enable\": {\"kv\": {\"version\": \"^1.0\"}}},"
+        " \"x-owner\": \"platform\"}";
     ck_assert_int_eq(parse(&cfg, json, &err), KEEL_OK);
     ck_assert_str_eq(cfg.work_dir, "/etc/keel/state");
     ck_assert_str_eq(cfg.socket_path, "/run/keel.sock");
@@ -103,7 +104,8 @@ START_TEST(test_full_file)
     ck_assert_int_eq(cfg.modules[0].activate, 1);
     ck_assert_str_eq(cfg.modules[1].bundle, "/abs/x.keel");
     ck_assert_int_eq(cfg.modules[1].activate, 0);
-    ck_assert_str_eq(cfg.starters_json, "{\"kv\":\"^1.0\"}");
+    ck_assert_str_eq(cfg.starters_enable_json, "{\"kv\":{\"version\":\"^1.0\"}}");
+    ck_assert_str_eq(cfg.starters_market, "/etc/keel/m/market.json");
     keel_base_config_destroy(&cfg);
 }
 END_TEST
@@ -170,13 +172,13 @@ START_TEST(test_copy_is_deep)
     keel_base_config cfg, copy;
     keel_error err;
     ck_assert_int_eq(parse(&cfg, "{\"work_dir\": \"/w\", \"modules\": [{\"bundle\": \"/a.keel\"}],"
-                                 " \"starters\": []}", &err), KEEL_OK);
+                                 " \"starters\": {\"enable\": {}}}", &err), KEEL_OK);
     ck_assert_int_eq(keel_base_config_copy(&copy, &cfg, &err), KEEL_OK);
     keel_base_config_destroy(&cfg);
     ck_assert_str_eq(copy.work_dir, "/w");
     ck_assert_uint_eq(copy.module_count, 1);
     ck_assert_str_eq(copy.modules[0].bundle, "/a.keel");
-    ck_assert_str_eq(copy.starters_json, "[]");
+    ck_assert_str_eq(copy.starters_enable_json, "{}");
     keel_base_config_destroy(&copy);
 }
 END_TEST
