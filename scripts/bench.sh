@@ -21,6 +21,7 @@ run $b/bench_deploy build/samples $b/modules $b/bench_sidecar
 run $b/bench_scale $b/modules
 run $b/bench_switch build/tests/modules
 run $b/bench_endurance build/samples
+run $b/bench_starters build/tests/starters/host
 if ((${#quick[@]})); then
   python3 scripts/bench_report.py "$rows" --json build/bench-results.json --md build/BENCHMARKS.md \
     --command "scripts/bench.sh --quick"
