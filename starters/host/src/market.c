@@ -150,10 +150,13 @@ static keel_status parse_version(const cJSON *v, const char *dir, const char *wh
     cJSON_ArrayForEach(m, v) {
         if (strcmp(m->string, "version") && strcmp(m->string, "library") &&
             strcmp(m->string, "module_api") && strcmp(m->string, "config_schema") &&
-            strncmp(m->string, "x-", 2))
+            strcmp(m->string, "changes") && strncmp(m->string, "x-", 2))
             return keel_error_set(err, KEEL_ERR_INVALID,
                                   "%s: unknown field \"%s\" (expected version, library, module_api, "
-                                  "config_schema)", where, m->string);
+                                  "config_schema, changes)", where, m->string);
+        if (strcmp(m->string, "changes") == 0 && !cJSON_IsString(m))
+            return keel_error_set(err, KEEL_ERR_INVALID, "%s.changes: expected a string (what this "
+                                  "version changes)", where);
     }
     char lib[PATH_MAX];
     int n = library[0] == '/' ? snprintf(lib, sizeof lib, "%s", library)

@@ -178,6 +178,7 @@ keel_status starter_harness_upgrade(starter_harness *h, const char *so_path,
         dlclose(so);
         return st;
     }
+    h->host.name = def->name;
     dlclose(h->so);
     h->so = so;
     h->def = def;

@@ -11,7 +11,8 @@
  *                  "versions": [{"version": "1.0.0",
  *                                "library": "kv/keel-starter-kv-1.0.0.so",
  *                                "module_api": ">=3",
- *                                "config_schema": {...}}]}]}
+ *                                "config_schema": {...},
+ *                                "changes": "what this version changes"}]}]}
  * "library" is relative to the index file's directory (or absolute).
  * "config_schema" is the JSON-Schema subset of keel/schema.h.
  */
