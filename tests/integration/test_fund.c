@@ -17,6 +17,7 @@
 
 #include <keel/loader.h>
 #include <keel/router.h>
+#include <keel/starter_set.h>
 #include "test_support.h"
 
 /* What account's configuration opens (samples/account/manifest.json). */
@@ -25,6 +26,50 @@
 #define START_CAROL INT64_C(0)
 #define START_FEES INT64_C(0)
 #define START_TOTAL (START_ALICE + START_BOB + START_CAROL + START_FEES)
+
+/* The starters the fund samples require (account: db, notify: config),
+ * from the market the build makes, plugged into the loader the way keeld
+ * does it. */
+static keel_starter_set *fund_starters;
+
+static keel_status fund_check(void *user, const keel_manifest *m, keel_error *err)
+{
+    return keel_starter_set_check(user, m, err);
+}
+
+static keel_status fund_bind(void *user, const keel_instance *inst, const char *name,
+                             const char *range, const void **table, void **client, keel_error *err)
+{
+    const keel_manifest *m = keel_instance_manifest(inst);
+    const char *scenes[] = {keel_manifest_scene_count(m) ? keel_manifest_scene(m, 0) : "default", NULL};
+    keel_starter_binding who = {keel_instance_name(inst), keel_instance_version(inst),
+                                keel_instance_id(inst), scenes[0], scenes};
+    return keel_starter_set_bind(user, &who, name, range, table, client, err);
+}
+
+static void fund_unbind(void *user, const char *name, void *client)
+{
+    keel_starter_set_unbind(user, name, client);
+}
+
+static void fund_plug_starters(keel_loader *l, const char *work)
+{
+    keel_market *market = NULL;
+    keel_error err = {0};
+    ck_assert_msg(keel_market_load(KEEL_STARTERS_DIR "/market.json", &market, &err) == KEEL_OK, "%s",
+                  err.message);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/starters", work);
+    keel_starter_set_options opts = {.work_dir = dir, .router = keel_loader_router(l)};
+    ck_assert_msg(keel_starter_set_create(&opts, market, &fund_starters, &err) == KEEL_OK, "%s",
+                  err.message);
+    ck_assert_msg(keel_starter_set_enable(fund_starters, "db", "^1.0", NULL, &err) == KEEL_OK, "%s",
+                  err.message);
+    ck_assert_msg(keel_starter_set_enable(fund_starters, "config", "^1.0", NULL, &err) == KEEL_OK, "%s",
+                  err.message);
+    keel_loader_starters plug = {fund_starters, fund_check, fund_bind, fund_unbind};
+    keel_loader_set_starters(l, &plug);
+}
 
 static keel_loader *fund_loader(char **work)
 {
@@ -37,6 +82,7 @@ static keel_loader *fund_loader(char **work)
     keel_loader *l = NULL;
     keel_error err = {0};
     ck_assert_msg(keel_loader_create(&opts, &l, &err) == KEEL_OK, "%s", err.message);
+    fund_plug_starters(l, *work);
     return l;
 }
 
@@ -53,6 +99,10 @@ static void done_loader(keel_loader *l, char *work)
 {
     char *leaks = keel_loader_leaks(l);
     ck_assert_msg(leaks == NULL, "leaks: %s", leaks ? leaks : "");
+    keel_loader_uninstall_all(l);
+    keel_loader_set_starters(l, NULL);
+    keel_starter_set_destroy(fund_starters);
+    fund_starters = NULL;
     keel_loader_destroy(l);
     test_remove_tree(work);
     free(work);

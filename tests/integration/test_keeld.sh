@@ -3,9 +3,10 @@
 # requests on its socket: deploy operations, restarts (SIGTERM and SIGKILL),
 # conflicting operations, and bad input of every kind, checking each time
 # that the running modules keep serving.
-# Usage: test_keeld.sh KEELD KEEL SAMPLES_BUILD_DIR TEST_MODULES_BUILD_DIR
+# Usage: test_keeld.sh KEELD KEEL SAMPLES_BUILD_DIR TEST_MODULES_BUILD_DIR STARTERS_BUILD_DIR
 set -uo pipefail
 keeld=$(realpath "$1") keel=$(realpath "$2") samples=$(realpath "$3") modules=$(realpath "$4")
+starters=$(realpath "$5")
 work=$(mktemp -d "${TMPDIR:-/tmp}/keel-keeld.XXXXXX")
 token=test-token-0123456789abcdef
 pid=
@@ -48,7 +49,10 @@ free_port() {
 
 start_keeld() {
   port=$(free_port)
-  "$keeld" --work-dir "$work/w" --socket "$work/sock" --http "127.0.0.1:$port" --http-token "$token" \
+  # The fund samples need the db and config starters.
+  printf '{"starters": {"market": "%s/market.json", "enable": {"db": {}, "config": {}}}}\n' \
+    "$starters" >"$work/starters.json"
+  "$keeld" --config "$work/starters.json" --work-dir "$work/w" --socket "$work/sock" --http "127.0.0.1:$port" --http-token "$token" \
     >"$work/keeld.out" 2>>"$work/keeld.log" &
   pid=$!
   for _ in $(seq 1 200); do
@@ -117,6 +121,23 @@ for _ in $(seq 1 50); do
   sleep 0.05
 done
 [ "$notified" = 1 ] && pass || fail "notify saw $(cat "$work/out") messages, wanted 2"
+
+# --- account keeps its ledger in the db starter: v1 -> v2 keeps every balance
+same_ledger() { # NAME FILE: the ledger now equals FILE
+  K call --scene funds accounts >"$work/ledger.now" 2>"$work/err"
+  if cmp -s "$work/ledger.now" "$2"; then pass; else
+    fail "$1: ledger $(cat "$work/ledger.now") != $(cat "$2")"; fi
+}
+K call --scene funds accounts >"$work/ledger.v1"
+expect "ledger moved" ledger.v1 '"alice": ?99999999995'
+check "account v2 install" 0 K install --inactive "$samples/account-2.0.0.keel"
+check "account v2 switch" 0 K switch account@2.0.0
+same_ledger "after account v1 -> v2" "$work/ledger.v1"
+check "account v2 history" 0 K call --scene funds history '["alice",5]'
+expect "account v2 history" out 'debit'
+check "uninstall account v1" 0 K uninstall account@1.0.0
+check reconcile 0 K call --scene funds reconcile
+expect reconcile out '"ok": ?true'
 check health 0 K health
 expect health out 'UP'
 check metrics 0 K metrics
@@ -221,9 +242,11 @@ still_serving "after HTTP"
 
 # --- restarts: the deployed set comes back -----------------------------------------
 K list --json >"$work/before.json"
+K call --scene funds accounts >"$work/ledger.before"
 stop_keeld TERM 0
 [ -S "$work/sock" ] && fail "socket left behind after SIGTERM" || pass
 start_keeld
+same_ledger "after a restart" "$work/ledger.before"
 check "list after restart" 0 K list
 expect "restored greeter" out 'greeter +1\.0\.0 +active'
 expect "restored transfer" out 'transfer +1\.0\.0 +active'
@@ -235,6 +258,7 @@ start_keeld
 check "list after kill" 0 K list
 expect "v2 active after kill" out 'greeter +2\.0\.0 +active'
 expect "v1 inactive after kill" out 'greeter +1\.0\.0 +inactive'
+same_ledger "after kill -9" "$work/ledger.before"
 check "call after kill" 0 K call greet '["ops"]'
 expect "call after kill" out 'greeter v2'
 stop_keeld TERM 0
