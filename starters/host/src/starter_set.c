@@ -511,7 +511,11 @@ keel_status keel_starter_set_exec(keel_starter_set *s, const char *name, const c
     } else {
         keel_starter_error serr = {{0}};
         st = code->def->admin(r->state, op, args_json, result_json, &serr);
-        if (st != KEEL_OK)
+        size_t n = strlen(name);
+        /* Starters usually name themselves ("kv: ..."): no second prefix. */
+        if (st != KEEL_OK && strncmp(serr.message, name, n) == 0 && serr.message[n] == ':')
+            keel_error_set(err, st, "starter %s", serr.message);
+        else if (st != KEEL_OK)
             keel_error_set(err, st, "starter %s: %s", name,
                            serr.message[0] ? serr.message : keel_status_name(st));
     }
