@@ -1,7 +1,8 @@
 /*
- * keel new NAME [--dir DIR] [--scene S] — creates a module project that
- * builds as it stands: source, manifest, meson build producing the .so and
- * the .keel bundle, README.
+ * keel new NAME [--dir DIR] [--scene S] [--starter NAME]... — creates a
+ * module project that builds as it stands: source, manifest, meson build
+ * producing the .so and the .keel bundle, README; with --starter, the
+ * module binds those starters.
  */
 #include "commands.h"
 #include "new_templates.h"
@@ -26,17 +27,22 @@
 #ifndef KEEL_BUILD_PATH
 #define KEEL_BUILD_PATH "keel"
 #endif
+#ifndef KEEL_STARTERS_INCLUDE
+#define KEEL_STARTERS_INCLUDE KEEL_INSTALL_INCLUDE
+#endif
 
 #define NEW_NAME_MAX 64
 #define NEW_SCENE_MAX 64
+#define NEW_STARTERS_MAX 16
 
 static void new_usage(FILE *out)
 {
-    fputs("usage: keel new NAME [--dir DIR] [--scene S]\n"
+    fputs("usage: keel new NAME [--dir DIR] [--scene S] [--starter STARTER]...\n"
           "\n"
           "Creates DIR/NAME, a module project that builds as it stands:\n"
           "  NAME.c             the module: start/stop hooks, a \"hello\" service\n"
-          "  manifest.json      name, version 0.1.0, api 2, library, scenes, services\n"
+          "  manifest.json      name, version 0.1.0, api 2 (3 with starters), library,\n"
+          "                     scenes, services, requires (the starters)\n"
           "  meson.build        builds NAME.so and the bundle NAME-0.1.0.keel\n"
           "  meson_options.txt  where keel/module.h and keel are (-Dkeel_include, -Dkeel)\n"
           "  stage-bundle.sh    packs the bundle with 'keel bundle'\n"
@@ -47,9 +53,16 @@ static void new_usage(FILE *out)
           "options:\n"
           "  -d, --dir DIR    where to create the project (default: .)\n"
           "  -s, --scene S    the scene the service is published in (default: \"default\")\n"
+          "  -S, --starter STARTER\n"
+          "                   bind starter STARTER (repeat for more): the manifest\n"
+          "                   requires it (\"^1.0\"), NAME.c binds it in module_start\n"
+          "                   with api->starter_get and includes keel/starters/STARTER.h,\n"
+          "                   which the build looks for (-Dkeel_starters_include=DIR)\n"
           "  -h, --help       show this help\n"
           "\n"
-          "NAME: 1 to 64 characters from [a-z0-9_-], starting with a letter.\n",
+          "NAME and STARTER: 1 to 64 characters from [a-z0-9_-], starting with a letter.\n"
+          "\n"
+          "example: keel new orders --starter kv --starter db\n",
           out);
 }
 
@@ -76,21 +89,44 @@ static int new_valid_scene(const char *s)
 
 typedef struct new_args {
     const char *name, *dir, *scene;
+    const char *starters[NEW_STARTERS_MAX];
+    size_t starter_count;
     int help;
 } new_args;
+
+/* Adds --starter `s` (borrowed) to a; returns an exit code. */
+static int new_add_starter(new_args *a, const char *s)
+{
+    if (!new_valid_name(s))
+        return keel_cli_usage_error("new", "\"%s\" is not a valid starter name: 1 to 64 "
+                                           "characters from [a-z0-9_-] starting with a letter", s);
+    for (size_t i = 0; i < a->starter_count; i++)
+        if (strcmp(a->starters[i], s) == 0)
+            return keel_cli_usage_error("new", "starter \"%s\" is given twice", s);
+    if (a->starter_count == NEW_STARTERS_MAX)
+        return keel_cli_usage_error("new", "at most %d --starter options", NEW_STARTERS_MAX);
+    a->starters[a->starter_count++] = s;
+    return KEEL_EXIT_OK;
+}
 
 static int new_parse(int argc, char **argv, new_args *a)
 {
     static const struct option options[] = {
         {"dir", required_argument, NULL, 'd'},
         {"scene", required_argument, NULL, 's'},
+        {"starter", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     opterr = 0;
     optind = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":hd:s:", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hd:s:S:", options, NULL)) != -1) {
+        int code = c == 'S' ? new_add_starter(a, optarg) : KEEL_EXIT_OK;
+        if (code != KEEL_EXIT_OK)
+            return code;
+        if (c == 'S')
+            continue;
         if (c == 'd')
             a->dir = optarg;
         else if (c == 's')
@@ -122,10 +158,44 @@ static int new_parse(int argc, char **argv, new_args *a)
 
 /* ---- rendering ------------------------------------------------------------ */
 
+/* The values of the templates' {{KEY}}s. */
+enum {
+    NV_NAME, NV_SCENE, NV_KEEL_INCLUDE, NV_KEEL, NV_KEEL_STARTERS_INCLUDE, NV_API,
+    NV_STARTER_INCLUDES, NV_STARTER_DECLS, NV_STARTER_BINDS, NV_REQUIRES, NV_STARTER_LIST,
+    NV_MESON_STARTERS, NV_MESON_STARTERS_INC, NV_OPTIONS_STARTERS, NV_STARTER_LIST_MD,
+    NV_STARTER_ENABLES, NV_README_STARTERS,
+    NV_STARTER, NV_SID, NV_EXAMPLE,   /* the starter being rendered */
+    NV_COUNT
+};
+
+static const char *const new_keys[NV_COUNT] = {
+    "NAME", "SCENE", "KEEL_INCLUDE", "KEEL", "KEEL_STARTERS_INCLUDE", "API",
+    "STARTER_INCLUDES", "STARTER_DECLS", "STARTER_BINDS", "REQUIRES", "STARTER_LIST",
+    "MESON_STARTERS", "MESON_STARTERS_INC", "OPTIONS_STARTERS", "STARTER_LIST_MD",
+    "STARTER_ENABLES", "README_STARTERS",
+    "STARTER", "SID", "EXAMPLE",
+};
+
 typedef struct new_vars {
-    const char *name, *scene;
-    char *keel_include, *keel;   /* escaped for a meson string */
+    const char *value[NV_COUNT];   /* NULL: the {{KEY}} stays as it is */
+    char *owned[NV_COUNT];         /* what new_vars_free frees */
 } new_vars;
+
+/* Sets value `key` to `text`, which the vars then own (NULL: out of
+ * memory). Returns 0 or -1. */
+static int new_vars_own(new_vars *v, int key, char *text)
+{
+    free(v->owned[key]);
+    v->owned[key] = text;
+    v->value[key] = text;
+    return text != NULL ? 0 : -1;
+}
+
+static void new_vars_free(new_vars *v)
+{
+    for (int i = 0; i < NV_COUNT; i++)
+        free(v->owned[i]);
+}
 
 /* `s` (borrowed) with \ and ' escaped for a single-quoted meson string;
  * malloc'd, NULL when out of memory. */
@@ -146,11 +216,9 @@ static char *new_meson_escape(const char *s)
 
 static const char *new_lookup(const new_vars *v, const char *key, size_t len)
 {
-    static const char *const keys[] = {"NAME", "SCENE", "KEEL_INCLUDE", "KEEL"};
-    const char *values[] = {v->name, v->scene, v->keel_include, v->keel};
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        if (strlen(keys[i]) == len && memcmp(keys[i], key, len) == 0)
-            return values[i];
+    for (int i = 0; i < NV_COUNT; i++)
+        if (strlen(new_keys[i]) == len && memcmp(new_keys[i], key, len) == 0)
+            return v->value[i];
     return NULL;
 }
 
@@ -171,6 +239,107 @@ static int new_render(FILE *f, const char *template, const new_vars *v)
             fputs(value, f);
         p = close + 2;
     }
+}
+
+/* `template` rendered into a malloc'd string; NULL when out of memory. */
+static char *new_render_text(const char *template, const new_vars *v)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    if (f == NULL)
+        return NULL;
+    int rc = new_render(f, template, v);
+    if (fclose(f) != 0 || rc != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+/* The example call of starter `name` for the comment in module_start. */
+static const char *new_starter_example(const char *name)
+{
+    for (const keel_new_starter_example *e = keel_new_starter_examples; e->name != NULL; e++)
+        if (strcmp(e->name, name) == 0)
+            return e->call;
+    return NULL;
+}
+
+/* `template` rendered once per starter of `a`, joined with `separator`,
+ * into a malloc'd string (NULL when out of memory). */
+static char *new_render_each(const char *template, const char *separator, const new_args *a,
+                             new_vars *v)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    if (f == NULL)
+        return NULL;
+    int rc = 0;
+    for (size_t i = 0; i < a->starter_count && rc == 0; i++) {
+        char sid[NEW_NAME_MAX + 1];
+        snprintf(sid, sizeof sid, "%s", a->starters[i]);
+        for (char *c = sid; *c != '\0'; c++)
+            if (*c == '-')
+                *c = '_';   /* keel_my_cache_api for starter "my-cache" */
+        v->value[NV_STARTER] = a->starters[i];
+        v->value[NV_SID] = sid;
+        const char *example = new_starter_example(a->starters[i]);
+        char *generic = example == NULL ? new_render_text(keel_new_template_starter_example, v)
+                                        : NULL;
+        v->value[NV_EXAMPLE] = example != NULL ? example : generic;
+        if (i > 0)
+            fputs(separator, f);
+        rc = v->value[NV_EXAMPLE] == NULL ? -1 : new_render(f, template, v);
+        free(generic);
+        v->value[NV_STARTER] = v->value[NV_SID] = v->value[NV_EXAMPLE] = NULL;
+    }
+    if (fclose(f) != 0 || rc != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+/* Fills the starter parts of v (all "" without --starter); 0 or -1 when out
+ * of memory. */
+static int new_starter_vars(const new_args *a, new_vars *v)
+{
+    static const int parts[] = {NV_STARTER_INCLUDES, NV_STARTER_DECLS, NV_STARTER_BINDS,
+                                NV_REQUIRES, NV_STARTER_LIST, NV_MESON_STARTERS,
+                                NV_MESON_STARTERS_INC, NV_OPTIONS_STARTERS, NV_STARTER_LIST_MD,
+                                NV_STARTER_ENABLES, NV_README_STARTERS};
+    v->value[NV_API] = a->starter_count > 0 ? "3" : "2";
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        v->value[parts[i]] = "";
+    if (a->starter_count == 0)
+        return 0;
+    char *requires = new_render_each(keel_new_template_requires_item, ", ", a, v);
+    char *wrapped = NULL;
+    if (requires != NULL && asprintf(&wrapped, ",\n  \"requires\": {%s}", requires) < 0)
+        wrapped = NULL;
+    free(requires);
+    int rc = new_vars_own(v, NV_REQUIRES, wrapped);
+    rc |= new_vars_own(v, NV_STARTER_INCLUDES,
+                       new_render_each(keel_new_template_starter_include, "", a, v));
+    rc |= new_vars_own(v, NV_STARTER_DECLS,
+                       new_render_each(keel_new_template_starter_decl, "", a, v));
+    rc |= new_vars_own(v, NV_STARTER_BINDS,
+                       new_render_each(keel_new_template_starter_bind, "", a, v));
+    rc |= new_vars_own(v, NV_STARTER_LIST, new_render_each("'{{STARTER}}'", ", ", a, v));
+    rc |= new_vars_own(v, NV_STARTER_LIST_MD, new_render_each("`{{STARTER}}`", ", ", a, v));
+    rc |= new_vars_own(v, NV_STARTER_ENABLES,
+                       new_render_each(keel_new_template_readme_enable, "", a, v));
+    if (rc != 0)
+        return -1;
+    v->value[NV_MESON_STARTERS_INC] = ", keel_starters_include";
+    rc |= new_vars_own(v, NV_MESON_STARTERS, new_render_text(keel_new_template_meson_starters, v));
+    rc |= new_vars_own(v, NV_OPTIONS_STARTERS,
+                       new_render_text(keel_new_template_options_starters, v));
+    rc |= new_vars_own(v, NV_README_STARTERS,
+                       new_render_text(keel_new_template_readme_starters, v));
+    return rc;
 }
 
 /* ---- writing -------------------------------------------------------------- */
@@ -232,7 +401,7 @@ static int new_write_all(const char *project, const new_vars *v)
     char *failed = NULL;
     int e = 0;
     for (; written < NEW_FILE_COUNT; written++) {
-        char *path = new_file_path(project, &new_files[written], v->name);
+        char *path = new_file_path(project, &new_files[written], v->value[NV_NAME]);
         if (path == NULL || new_write(path, &new_files[written], v) != 0) {
             e = path == NULL ? ENOMEM : errno;
             failed = path;
@@ -245,7 +414,7 @@ static int new_write_all(const char *project, const new_vars *v)
     keel_cli_error("cannot write %s: %s", failed != NULL ? failed : project, strerror(e));
     free(failed);
     for (size_t i = 0; i <= written && i < NEW_FILE_COUNT; i++) {
-        char *path = new_file_path(project, &new_files[i], v->name);
+        char *path = new_file_path(project, &new_files[i], v->value[NV_NAME]);
         if (path != NULL)
             unlink(path);
         free(path);
@@ -256,20 +425,33 @@ static int new_write_all(const char *project, const new_vars *v)
 
 /* ---- where keel is -------------------------------------------------------- */
 
-static int new_has_header(const char *dir)
+/* Whether `dir` holds `header` ("keel/module.h"). */
+static int new_has_header(const char *dir, const char *header)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/keel/module.h", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, header);
     return access(path, R_OK) == 0;
 }
 
-/* The recorded paths when they are still there, else the installed header
+/* Where the starters' headers are: the recorded directory when it is still
+ * there, else the installed one. */
+static const char *new_starters_include(void)
+{
+    if (!new_has_header(KEEL_STARTERS_INCLUDE, "keel/starter.h") &&
+        new_has_header(KEEL_INSTALL_INCLUDE, "keel/starter.h"))
+        return KEEL_INSTALL_INCLUDE;
+    return KEEL_STARTERS_INCLUDE;
+}
+
+/* The recorded paths when they are still there, else the installed headers
  * and the running binary. */
 static int new_find_keel(new_vars *v)
 {
     const char *include = KEEL_MODULE_API_INCLUDE;
-    if (!new_has_header(include) && new_has_header(KEEL_INSTALL_INCLUDE))
+    if (!new_has_header(include, "keel/module.h") &&
+        new_has_header(KEEL_INSTALL_INCLUDE, "keel/module.h"))
         include = KEEL_INSTALL_INCLUDE;
+    const char *starters = new_starters_include();
     char self[4096];
     const char *keel = KEEL_BUILD_PATH;
     if (access(keel, X_OK) != 0) {
@@ -279,15 +461,30 @@ static int new_find_keel(new_vars *v)
             keel = self;
         }
     }
-    v->keel_include = new_meson_escape(include);
-    v->keel = new_meson_escape(keel);
-    return v->keel_include != NULL && v->keel != NULL ? 0 : -1;
+    int rc = new_vars_own(v, NV_KEEL_INCLUDE, new_meson_escape(include));
+    rc |= new_vars_own(v, NV_KEEL_STARTERS_INCLUDE, new_meson_escape(starters));
+    rc |= new_vars_own(v, NV_KEEL, new_meson_escape(keel));
+    return rc;
+}
+
+/* Notes, on stdout, the starters whose header is not where the build will
+ * look: the project builds once it is there (a starter of another market). */
+static void new_note_headers(const new_args *a)
+{
+    const char *dir = new_starters_include();
+    for (size_t i = 0; i < a->starter_count; i++) {
+        char header[NEW_NAME_MAX + 32];
+        snprintf(header, sizeof header, "keel/starters/%s.h", a->starters[i]);
+        if (!new_has_header(dir, header))
+            printf("note: %s is not under %s; the project builds once it is "
+                   "(-Dkeel_starters_include=DIR)\n", header, dir);
+    }
 }
 
 int keel_cmd_new(const keel_cli *cli, int argc, char **argv)
 {
     (void)cli;
-    new_args a = {NULL, ".", "default", 0};
+    new_args a = {NULL, ".", "default", {NULL}, 0, 0};
     int code = new_parse(argc, argv, &a);
     if (code != KEEL_EXIT_OK || a.help) {
         if (a.help)
@@ -295,15 +492,16 @@ int keel_cmd_new(const keel_cli *cli, int argc, char **argv)
         return code;
     }
     char *project = NULL;
-    new_vars v = {a.name, a.scene, NULL, NULL};
+    new_vars v = {{NULL}, {NULL}};
+    v.value[NV_NAME] = a.name;
+    v.value[NV_SCENE] = a.scene;
     size_t dir_len = strlen(a.dir);
     const char *slash = a.dir[dir_len - 1] == '/' ? "" : "/";
     if (asprintf(&project, "%s%s%s", a.dir, slash, a.name) < 0)
         project = NULL;   /* asprintf leaves it undefined on failure */
-    if (project == NULL || new_find_keel(&v) != 0) {
+    if (project == NULL || new_find_keel(&v) != 0 || new_starter_vars(&a, &v) != 0) {
         free(project);
-        free(v.keel_include);
-        free(v.keel);
+        new_vars_free(&v);
         keel_cli_error("out of memory");
         return KEEL_EXIT_FAILURE;
     }
@@ -317,12 +515,17 @@ int keel_cmd_new(const keel_cli *cli, int argc, char **argv)
     } else {
         code = new_write_all(project, &v);
     }
-    if (code == KEEL_EXIT_OK)
+    if (code == KEEL_EXIT_OK) {
         printf("created %s: %s.c, manifest.json, meson.build, meson_options.txt, "
-               "stage-bundle.sh, README.md\nnext: cd %s && meson setup b && ninja -C b\n",
-               project, a.name, project);
+               "stage-bundle.sh, README.md\n", project, a.name);
+        for (size_t i = 0; i < a.starter_count; i++)
+            printf("%s%s%s", i == 0 ? "binds starters " : ", ", a.starters[i],
+                   i + 1 == a.starter_count ? " (the base must run them: keel starter enable "
+                                              "NAME)\n" : "");
+        new_note_headers(&a);
+        printf("next: cd %s && meson setup b && ninja -C b\n", project);
+    }
     free(project);
-    free(v.keel_include);
-    free(v.keel);
+    new_vars_free(&v);
     return code;
 }

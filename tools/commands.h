@@ -64,7 +64,20 @@ int keel_cmd_health(const keel_cli *cli, int argc, char **argv);
 int keel_cmd_metrics(const keel_cli *cli, int argc, char **argv);
 /* keel load ... SERVICE [JSON_ARRAY] — cmd_load.c */
 int keel_cmd_load(const keel_cli *cli, int argc, char **argv);
-/* keel new NAME [--dir DIR] [--scene S] — cmd_new.c */
+/* keel new NAME [--dir DIR] [--scene S] [--starter NAME]... — cmd_new.c */
 int keel_cmd_new(const keel_cli *cli, int argc, char **argv);
+/* keel starter list|info|enable|disable|exec ... — cmd_starter.c */
+int keel_cmd_starter(const keel_cli *cli, int argc, char **argv);
+/* keel market search [WORD] [--json] — cmd_market.c */
+int keel_cmd_market(const keel_cli *cli, int argc, char **argv);
+/* keel config get|set|list|delete|reset ... — cmd_config.c */
+int keel_cmd_config(const keel_cli *cli, int argc, char **argv);
+
+struct cJSON;
+/* Prints the starter rows of a "starters" or "market.search" result
+ * (`rows`, borrowed) as a table on stdout: NAME, ENABLED, AVAILABLE,
+ * BINDINGS, DESCRIPTION, or with `market` NAME, VERSIONS, ENABLED, OWNER,
+ * TAGS, DESCRIPTION. Returns an exit code. — cmd_starter.c */
+int keel_cli_print_starter_rows(const struct cJSON *rows, int market);
 
 #endif

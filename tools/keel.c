@@ -36,6 +36,9 @@ static const keel_command keel_commands[] = {
     {"health", "show the base's health (exit 1 when degraded)", keel_cmd_health},
     {"metrics", "print the base's metrics (Prometheus text)", keel_cmd_metrics},
     {"load", "call a service from many connections and report latency", keel_cmd_load},
+    {"starter", "list, enable, upgrade, disable the base's starters", keel_cmd_starter},
+    {"market", "search the starter market", keel_cmd_market},
+    {"config", "get and set run-time configuration (the config starter)", keel_cmd_config},
 };
 
 #define KEEL_COMMAND_COUNT (sizeof keel_commands / sizeof keel_commands[0])

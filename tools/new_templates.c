@@ -1,8 +1,11 @@
 /*
  * The files `keel new` writes. {{NAME}}, {{SCENE}}, {{KEEL_INCLUDE}} and
- * {{KEEL}} are replaced (the last two escaped for a meson string).
+ * {{KEEL}} are replaced (the last two escaped for a meson string), and so
+ * are the starter parts (new_templates.h), all empty without --starter.
  */
 #include "new_templates.h"
+
+#include <stddef.h>
 
 const char keel_new_template_module[] =
     "/*\n"
@@ -16,9 +19,11 @@ const char keel_new_template_module[] =
     " * owns what.\n"
     " */\n"
     "#include <keel/module.h>\n"
+    "{{STARTER_INCLUDES}}"
     "\n"
     "#include <stdio.h>\n"
     "\n"
+    "{{STARTER_DECLS}}"
     "/* hello, signature \"i32(str,buf)\": writes a greeting for `who` into `out`\n"
     " * (`size` bytes) and returns the length it needed, like snprintf. */\n"
     "static int hello(const char *who, char *out, size_t size)\n"
@@ -31,8 +36,10 @@ const char keel_new_template_module[] =
     " * serving. */\n"
     "static keel_status module_start(keel_ctx *ctx, const keel_api *api)\n"
     "{\n"
-    "    keel_status st = api->service_register(ctx, \"{{SCENE}}\", \"hello\", \"i32(str,buf)\",\n"
-    "                                           (keel_fn)hello);\n"
+    "    keel_status st;\n"
+    "{{STARTER_BINDS}}"
+    "    st = api->service_register(ctx, \"{{SCENE}}\", \"hello\", \"i32(str,buf)\",\n"
+    "                               (keel_fn)hello);\n"
     "    if (st != KEEL_OK) {\n"
     "        api->log(ctx, KEEL_LOG_ERROR, \"cannot publish hello in scene {{SCENE}} (status %d)\",\n"
     "                 (int)st);\n"
@@ -55,12 +62,12 @@ const char keel_new_template_manifest[] =
     "{\n"
     "  \"name\": \"{{NAME}}\",\n"
     "  \"version\": \"0.1.0\",\n"
-    "  \"api\": 2,\n"
+    "  \"api\": {{API}},\n"
     "  \"library\": \"{{NAME}}.so\",\n"
     "  \"scenes\": [\"{{SCENE}}\"],\n"
     "  \"services\": [\n"
     "    {\"name\": \"hello\", \"scene\": \"{{SCENE}}\", \"signature\": \"i32(str,buf)\"}\n"
-    "  ]\n"
+    "  ]{{REQUIRES}}\n"
     "}\n";
 
 const char keel_new_template_meson[] =
@@ -80,13 +87,14 @@ const char keel_new_template_meson[] =
     "if not import('fs').is_file(keel_include / 'keel' / 'module.h')\n"
     "  error('keel/module.h is not under \"' + keel_include + '\": pass -Dkeel_include=DIR')\n"
     "endif\n"
+    "{{MESON_STARTERS}}"
     "keel = find_program(get_option('keel'))\n"
     "\n"
     "# keeld loads the module into its own link-map namespace: no sanitizers\n"
     "# there, and only the entry symbol (KEEL_MODULE) is exported.\n"
     "module = shared_module('{{NAME}}', '{{NAME}}.c',\n"
     "  name_prefix : '',\n"
-    "  include_directories : include_directories(keel_include),\n"
+    "  include_directories : include_directories(keel_include{{MESON_STARTERS_INC}}),\n"
     "  c_args : ['-fvisibility=hidden'])\n"
     "\n"
     "# The bundle: manifest.json and the module staged in a directory, packed by\n"
@@ -101,7 +109,8 @@ const char keel_new_template_options[] =
     "option('keel_include', type : 'string', value : '{{KEEL_INCLUDE}}',\n"
     "       description : 'the directory that holds keel/module.h')\n"
     "option('keel', type : 'string', value : '{{KEEL}}',\n"
-    "       description : 'the keel command, which packs the bundle')\n";
+    "       description : 'the keel command, which packs the bundle')\n"
+    "{{OPTIONS_STARTERS}}";
 
 const char keel_new_template_stage[] =
     "#!/bin/sh\n"
@@ -143,6 +152,7 @@ const char keel_new_template_readme[] =
     "gives `b/{{NAME}}.so` and `b/{{NAME}}-0.1.0.keel`. If keel moved, point the\n"
     "build at it: `meson setup b -Dkeel_include=/path/to/module-api/include -Dkeel=/path/to/keel`.\n"
     "\n"
+    "{{README_STARTERS}}"
     "## Install and try it\n"
     "\n"
     "With a running base (`keeld --work-dir DIR --socket PATH`), and\n"
@@ -165,3 +175,78 @@ const char keel_new_template_readme[] =
     "keel rollback {{NAME}}                   # back to 0.1.0 if it misbehaves\n"
     "keel uninstall {{NAME}}@0.1.0            # once you are happy\n"
     "```\n";
+
+/* ---- the starter parts (--starter NAME) ----------------------------------- */
+
+const char keel_new_template_starter_include[] =
+    "#include <keel/starters/{{STARTER}}.h>\n";
+
+const char keel_new_template_starter_decl[] =
+    "/* Starter \"{{STARTER}}\": its function table and this module's client, set in\n"
+    " * module_start. Both belong to the base and stay valid, across upgrades of\n"
+    " * the starter, until module_stop returns. */\n"
+    "static const keel_{{SID}}_api *{{SID}}_api;\n"
+    "static keel_{{SID}} *{{SID}}_client;\n"
+    "\n";
+
+const char keel_new_template_starter_bind[] =
+    "    /* Starter \"{{STARTER}}\" (keel/starters/{{STARTER}}.h), which the manifest\n"
+    "     * \"requires\". Its functions take the client first, for example:\n"
+    "     *     {{EXAMPLE}}\n"
+    "     */\n"
+    "    st = api->starter_get(ctx, \"{{STARTER}}\", NULL, (const void **)&{{SID}}_api,\n"
+    "                          (void **)&{{SID}}_client);\n"
+    "    if (st != KEEL_OK) {\n"
+    "        api->log(ctx, KEEL_LOG_ERROR, \"cannot bind starter {{STARTER}} (status %d): \"\n"
+    "                 \"does the base run it ('keel starter list')?\", (int)st);\n"
+    "        return st;\n"
+    "    }\n";
+
+const char keel_new_template_starter_example[] =
+    "{{SID}}_api->FUNCTION({{SID}}_client, ...);  (see keel/starters/{{STARTER}}.h)";
+
+const keel_new_starter_example keel_new_starter_examples[] = {
+    {"kv", "kv_api->set(kv_client, \"visits\", \"1\", 1, 0);"},
+    {"db", "db_api->exec(db_client, \"INSERT INTO notes(text) VALUES (?)\", \"[\\\"hi\\\"]\", "
+           "NULL);"},
+    {"config", "config_api->get_i64(config_client, NULL, \"retries\", &retries);"},
+    {"timer", "timer_api->schedule(timer_client, \"flush\", "
+              "\"{\\\"service\\\": \\\"flush\\\", \\\"every\\\": \\\"30s\\\"}\", &error);"},
+    {"http", "http_api->route_add(http_client, \"{\\\"method\\\": \\\"GET\\\", "
+             "\\\"path\\\": \\\"/hello\\\", \\\"service\\\": \\\"hello\\\"}\", "
+             "error, sizeof error);"},
+    {NULL, NULL},
+};
+
+const char keel_new_template_requires_item[] = "\"{{STARTER}}\": \"^1.0\"";
+
+const char keel_new_template_meson_starters[] =
+    "# The starters' headers, keel/starters/NAME.h: -Dkeel_starters_include=DIR.\n"
+    "keel_starters_include = get_option('keel_starters_include')\n"
+    "foreach starter : [{{STARTER_LIST}}]\n"
+    "  header = keel_starters_include / 'keel' / 'starters' / (starter + '.h')\n"
+    "  if not import('fs').is_file(header)\n"
+    "    error(header + ' is missing: pass -Dkeel_starters_include=DIR, the directory ' +\n"
+    "          'that holds keel/starters/' + starter + '.h')\n"
+    "  endif\n"
+    "endforeach\n";
+
+const char keel_new_template_options_starters[] =
+    "option('keel_starters_include', type : 'string', value : '{{KEEL_STARTERS_INCLUDE}}',\n"
+    "       description : 'the directory that holds keel/starters/NAME.h')\n";
+
+const char keel_new_template_readme_starters[] =
+    "## Starters\n"
+    "\n"
+    "`{{NAME}}.c` binds the starters {{STARTER_LIST_MD}} in `module_start`\n"
+    "(`api->starter_get`), and `manifest.json` lists them under `requires` with\n"
+    "the version range each must satisfy (`^1.0`: change it to what you need).\n"
+    "The base must run them before the module installs:\n"
+    "\n"
+    "```sh\n"
+    "keel market search                     # what the base's market offers\n"
+    "{{STARTER_ENABLES}}"
+    "```\n"
+    "\n";
+
+const char keel_new_template_readme_enable[] = "keel starter enable {{STARTER}}\n";
