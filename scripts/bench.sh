@@ -22,6 +22,7 @@ run $b/bench_scale $b/modules
 run $b/bench_switch build/tests/modules
 run $b/bench_endurance build/samples
 run $b/bench_starters build/tests/starters/host
+run $b/http/bench_http build/starters
 if ((${#quick[@]})); then
   python3 scripts/bench_report.py "$rows" --json build/bench-results.json --md build/BENCHMARKS.md \
     --command "scripts/bench.sh --quick"
