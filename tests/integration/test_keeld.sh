@@ -50,8 +50,18 @@ free_port() {
 start_keeld() {
   port=$(free_port)
   # The fund samples need the db and config starters.
-  printf '{"starters": {"market": "%s/market.json", "enable": {"db": {}, "config": {}}}}\n' \
-    "$starters" >"$work/starters.json"
+  # db starts at 1.0.0 so that the test can upgrade it in place; http
+  # exposes transfer; timer calls notify's count every 200 ms.
+  cat >"$work/starters.json" <<JSON
+{"starters": {"market": "$starters/market.json", "enable": {
+  "db": {"version": "1.0.0"}, "config": {},
+  "http": {"config": {"listen": "127.0.0.1:0", "access_log": "access.log",
+    "tokens": {"test": "test-token-123"},
+    "routes": [{"method": "POST", "path": "/transfer", "service": "transfer", "scene": "retail",
+                "auth": "token", "fallback": {"status": 503, "body": {"paused": true}}}]}},
+  "timer": {"config": {"jobs": [{"name": "count", "module": "notify", "scene": "notify",
+    "service": "count", "args": ["retail"], "every": "200ms"}]}}}}}
+JSON
   "$keeld" --config "$work/starters.json" --work-dir "$work/w" --socket "$work/sock" --http "127.0.0.1:$port" --http-token "$token" \
     >"$work/keeld.out" 2>>"$work/keeld.log" &
   pid=$!
@@ -130,6 +140,17 @@ same_ledger() { # NAME FILE: the ledger now equals FILE
 }
 K call --scene funds accounts >"$work/ledger.v1"
 expect "ledger moved" ledger.v1 '"alice": ?99999999995'
+check "account v2 needs db ^1.1" 1 K install --inactive "$samples/account-2.0.0.keel"
+expect "account v2 needs db ^1.1" err 'db \^1\.1 \(the base runs 1\.0\.0'
+# The db starter upgraded in place while account serves balance calls.
+K load --scene funds --parallel 2 --seconds 2 --json balance '["alice"]' >"$work/dbload" 2>"$work/err" &
+dbload=$!
+sleep 0.5
+check "db upgrade in place" 0 K starter enable db@1.1.0
+expect "db upgrade in place" out 'upgraded db 1\.0\.0 -> 1\.1\.0 in place'
+wait "$dbload" && pass || fail "balance calls failed during the db upgrade: $(head -c 300 "$work/dbload")"
+expect "no failed call during the db upgrade" dbload '"failures": ?0,'
+same_ledger "after the db upgrade" "$work/ledger.v1"
 check "account v2 install" 0 K install --inactive "$samples/account-2.0.0.keel"
 check "account v2 switch" 0 K switch account@2.0.0
 same_ledger "after account v1 -> v2" "$work/ledger.v1"
@@ -138,6 +159,23 @@ expect "account v2 history" out 'debit'
 check "uninstall account v1" 0 K uninstall account@1.0.0
 check reconcile 0 K call --scene funds reconcile
 expect reconcile out '"ok": ?true'
+
+# --- the http starter routes to transfer; the timer starter calls notify -----
+gwport=$(K starter exec http info | python3 -c 'import json, sys; print(json.load(sys.stdin)["port"])')
+code=$(curl -s -o "$work/out" -w '%{http_code}' -H 'Authorization: Bearer test-token-123' \
+  -d '["alice","bob",7]' "http://127.0.0.1:$gwport/transfer")
+[ "$code" = 200 ] && pass || fail "gateway: HTTP $code: $(cat "$work/out")"
+expect "gateway answer" out '"ok": ?true'
+code=$(curl -s -o "$work/out" -w '%{http_code}' -d '["alice","bob",7]' "http://127.0.0.1:$gwport/transfer")
+[ "$code" = 401 ] && pass || fail "gateway without a token: HTTP $code"
+runs=0
+for _ in $(seq 1 50); do
+  runs=$(K starter exec timer jobs | python3 -c 'import json, sys
+print(sum(j.get("runs", 0) for j in json.load(sys.stdin)["jobs"]))' 2>/dev/null || echo 0)
+  [ "$runs" -ge 2 ] && break
+  sleep 0.1
+done
+[ "$runs" -ge 2 ] && pass || fail "the timer job ran $runs times in 5 s"
 check health 0 K health
 expect health out 'UP'
 check metrics 0 K metrics
