@@ -65,7 +65,7 @@ grep -qx 'keel-digests.json' "$work/listing" && passed=$((passed + 1)) || { fail
 # ---- every command: help, usage errors ------------------------------------
 ok() { passed=$((passed + 1)); }
 bad() { failed=$((failed + 1)); echo "FAIL $*"; }
-commands="new bundle install uninstall switch rollback route list history logs call publish health metrics load"
+commands="new bundle install uninstall switch rollback route list history logs call publish health metrics load starter market config"
 check version 0 "$keel" --version
 grep -q '^keel ' "$work/out" && ok || bad "--version prints 'keel VERSION'"
 check help-command 0 "$keel" help
