@@ -22,6 +22,8 @@ GROUPS = [
     ("endurance", "Endurance"),
     ("scale", "Scale"),
     ("messages", "Messages"),
+    ("starters", "Starters: calls and upgrades in place"),
+    ("http", "HTTP gateway (http starter)"),
 ]
 
 
