@@ -568,7 +568,7 @@ static keel_status string_at(const elf_parse *p, const char *what, uint64_t offs
 static keel_status copy_string_at(const elf_parse *p, const char *what, uint64_t offset,
                                   char **out)
 {
-    const char *s;
+    const char *s = NULL;
     keel_status status = string_at(p, what, offset, &s);
     if (status != KEEL_OK)
         return status;
@@ -618,7 +618,7 @@ static keel_status hash_region(const elf_parse *p, const char *tag, uint64_t add
 /* DT_HASH: the symbol count is nchain, the second word. */
 static keel_status count_from_hash(const elf_parse *p, uint64_t *count)
 {
-    elf_region r;
+    elf_region r = {0};
     keel_status status = hash_region(p, "DT_HASH", p->dyn.hash, &r);
     if (status != KEEL_OK)
         return status;
@@ -634,7 +634,7 @@ static keel_status count_from_hash(const elf_parse *p, uint64_t *count)
 static keel_status count_from_gnu_hash(const elf_parse *p, uint64_t *count)
 {
     const elf_file *f = &p->file;
-    elf_region r;
+    elf_region r = {0};
     keel_status status = hash_region(p, "DT_GNU_HASH", p->dyn.gnu_hash, &r);
     if (status != KEEL_OK)
         return status;
@@ -711,7 +711,7 @@ static keel_status record_symbol(const elf_parse *p, const elf_sym *sym, keel_el
         return KEEL_OK;
     if (bind != STB_GLOBAL && bind != STB_WEAK && bind != STB_GNU_UNIQUE)
         return KEEL_OK;
-    const char *name;
+    const char *name = NULL;
     keel_status status = string_at(p, "dynamic symbol", sym->st_name, &name);
     if (status != KEEL_OK)
         return status;
@@ -733,7 +733,7 @@ static keel_status collect_symbols(elf_parse *p, keel_elf_info *info)
     const elf_file *f = &p->file;
     if (!p->dyn.has_symtab)
         return KEEL_OK;
-    elf_region table;
+    elf_region table = {0};
     if (!address_to_region(p, p->dyn.symtab, &table))
         return load_error(f, "malformed (DT_SYMTAB address 0x%llx is not in a PT_LOAD segment)",
                           (unsigned long long)p->dyn.symtab);

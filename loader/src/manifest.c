@@ -505,7 +505,7 @@ static keel_status manifest_parse_item_scene(const manifest_parser *p, const cJS
                                              const char *prefix, const char **out)
 {
     char field[MANIFEST_FIELD_MAX];
-    snprintf(field, sizeof field, "%s.scene", prefix);
+    snprintf(field, sizeof field, "%.*s.scene", (int)(sizeof field - 7), prefix);
     *out = MANIFEST_DEFAULT_SCENE;
     keel_status s = manifest_get_string(p, object, "scene", field, false, EXPECT_SCENE, out);
     if (s != KEEL_OK)
@@ -685,7 +685,7 @@ static keel_status manifest_parse_call(const manifest_parser *p, const cJSON *it
     if (s != KEEL_OK)
         return s;
     keel_manifest_call *call = &p->m->calls[index];
-    snprintf(field, sizeof field, "%s.scene", prefix);
+    snprintf(field, sizeof field, "%.*s.scene", (int)(sizeof field - 7), prefix);
     s = manifest_get_string(p, item, "scene", field, true, EXPECT_SCENE, &call->scene);
     if (s != KEEL_OK)
         return s;

@@ -473,7 +473,7 @@ static void describe_ledger(const seed *seeds, size_t count, int opened_now)
 {
     for (size_t i = 0; i < count; i++) {
         char quoted[ACCOUNT_NAME_MAX + 4];
-        snprintf(quoted, sizeof quoted, "\"%s\"", seeds[i].name);
+        snprintf(quoted, sizeof quoted, "\"%.*s\"", ACCOUNT_NAME_MAX - 1, seeds[i].name);
         if (exists(quoted) == 0)
             api->log(self, KEEL_LOG_WARN, "configured account \"%s\" is not in the ledger (accounts are "
                      "opened once, on the first start)", seeds[i].name);

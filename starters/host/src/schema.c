@@ -125,9 +125,9 @@ static int type_is(const cJSON *v, const char *t)
 static const char *show(const cJSON *v, char *buf, size_t size)
 {
     if (cJSON_IsString(v)) {
-        char quoted[160];
+        char quoted[128];
         keel_error_quote(quoted, sizeof quoted, v->valuestring, 60);
-        snprintf(buf, size, "\"%s\"", quoted);
+        snprintf(buf, size, "\"%.*s\"", (int)(size > 3 ? size - 3 : 0), quoted);
         return buf;
     }
     char *text = cJSON_PrintUnformatted(v);

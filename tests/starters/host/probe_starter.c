@@ -122,7 +122,7 @@ static keel_status probe_create(const keel_starter_host *host, const char *confi
     return KEEL_OK;
 }
 
-static void *probe_ticker(void *arg)
+__attribute__((unused)) static void *probe_ticker(void *arg)
 {
     probe_state *s = arg;
     while (!atomic_load(&s->stop)) {
