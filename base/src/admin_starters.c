@@ -63,17 +63,16 @@ keel_status keel_admin_starter_enable(keel_admin_request *req)
     char *text = config ? cJSON_PrintUnformatted(config) : NULL;
     if (config && !text)
         return keel_error_set(req->err, KEEL_ERR_NOMEM, "out of memory");
-    const char *before = keel_starter_set_version(req->base->starters, name);
-    char *was = before ? strdup(before) : NULL;
+    char was[64], now[64];
+    const char *before = keel_starter_set_version(req->base->starters, name, was, sizeof was);
     keel_admin_progress(req, "loading the starter");
-    st = keel_base_starter_enable(req->base, name, version, text, req->err);
+    st = keel_base_starter_enable(req->base, name, version, text, req->err, now, sizeof now);
     free(text);
     if (st == KEEL_OK) {
         keel_admin_add_string(req, NULL, "name", name);
-        keel_admin_add_string(req, NULL, "version", keel_starter_set_version(req->base->starters, name));
-        keel_admin_add_string(req, NULL, "previous", was);
+        keel_admin_add_string(req, NULL, "version", now);
+        keel_admin_add_string(req, NULL, "previous", before);
     }
-    free(was);
     return st;
 }
 

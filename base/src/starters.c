@@ -156,13 +156,16 @@ static void disabled_set(keel_base *b, const char *name, int disabled)
 }
 
 keel_status keel_base_starter_enable(keel_base *b, const char *name, const char *range,
-                                     const char *config_json, keel_error *err)
+                                     const char *config_json, keel_error *err, char *version,
+                                     size_t size)
 {
     pthread_mutex_lock(&b->starters_lock);
     keel_status st = keel_starter_set_enable(b->starters, name, range, config_json, err);
     if (st == KEEL_OK) {
         disabled_set(b, name, 0);
         st = record_write(b, err);
+        if (!keel_starter_set_version(b->starters, name, version, size))
+            snprintf(version, size, "?");
     }
     pthread_mutex_unlock(&b->starters_lock);
     return st;

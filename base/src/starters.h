@@ -22,9 +22,12 @@ keel_status keel_base_starters_create(keel_base *b, keel_error *err);
 void keel_base_starters_boot(keel_base *b);
 
 /* Enables (or upgrades in place) starter `name` and records it. Strings
- * borrowed; `config_json` NULL keeps the running configuration. */
+ * borrowed; `config_json` NULL keeps the running configuration. On KEEL_OK
+ * the version now running is copied into the caller's `version` buffer of
+ * `size` bytes. */
 keel_status keel_base_starter_enable(keel_base *b, const char *name, const char *range,
-                                     const char *config_json, keel_error *err);
+                                     const char *config_json, keel_error *err, char *version,
+                                     size_t size);
 
 /* Disables starter `name` and records it. */
 keel_status keel_base_starter_disable(keel_base *b, const char *name, keel_error *err);

@@ -253,7 +253,8 @@ typedef struct keel_api {
      * with that table's own free function. Strings borrowed.
      * KEEL_ERR_DENIED: not in "requires"; KEEL_ERR_NOT_FOUND: the base does
      * not run that starter; KEEL_ERR_API: the running version is not in
-     * range. */
+     * range. Bind in the start hook (or a task): a first starter_get from
+     * inside a starter's own callback may wait on that starter forever. */
     keel_status (*starter_get)(keel_ctx *ctx, const char *name, const char *range,
                                const void **table, void **client);
 } keel_api;

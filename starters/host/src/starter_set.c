@@ -371,13 +371,15 @@ void keel_starter_set_destroy(keel_starter_set *s)
     free(s);
 }
 
-const char *keel_starter_set_version(keel_starter_set *s, const char *name)
+const char *keel_starter_set_version(keel_starter_set *s, const char *name, char *buf,
+                                     size_t size)
 {
     pthread_mutex_lock(&s->lock);
     running_starter *r = find_running(s, name);
-    const char *v = r ? atomic_load(&r->current)->def->version : NULL;
+    if (r)
+        snprintf(buf, size, "%s", atomic_load(&r->current)->def->version);
     pthread_mutex_unlock(&s->lock);
-    return v;
+    return r ? buf : NULL;
 }
 
 keel_status keel_starter_set_check(keel_starter_set *s, const keel_manifest *m, keel_error *err)

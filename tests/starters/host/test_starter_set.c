@@ -30,6 +30,7 @@ typedef struct probe_api {
 } probe_api;
 
 static char work[256];
+static char vbuf[32];
 static keel_router *router;
 static keel_starter_set *set;
 
@@ -200,9 +201,9 @@ START_TEST(enable_refuses_what_cannot_run)
     /* create itself refuses */
     ck_assert_int_eq(enable("1.0.0", "{\"fail\":true}", &err), KEEL_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(err.message, "asked to fail"));
-    ck_assert_ptr_null(keel_starter_set_version(set, "probe"));
+    ck_assert_ptr_null(keel_starter_set_version(set, "probe", vbuf, sizeof vbuf));
     ck_assert_int_eq(enable("1.0.0", "{\"start\": 5}", &err), KEEL_OK);
-    ck_assert_str_eq(keel_starter_set_version(set, "probe"), "1.0.0");
+    ck_assert_str_eq(keel_starter_set_version(set, "probe", vbuf, sizeof vbuf), "1.0.0");
     ck_assert_int_eq(enable("1.0.0", "{\"start\": 5}", &err), KEEL_OK); /* nothing to do */
     ck_assert_int_eq(enable("1.0.0", "{\"start\": 6}", &err), KEEL_ERR_STATE);
     ck_assert_ptr_nonnull(strstr(err.message, "disable it first"));
@@ -296,7 +297,7 @@ START_TEST(upgrade_in_place_under_calls)
         added += k[i].added;
     }
     ck_assert_int_gt(calls, 1000);
-    ck_assert_str_eq(keel_starter_set_version(set, "probe"), "1.1.0");
+    ck_assert_str_eq(keel_starter_set_version(set, "probe", vbuf, sizeof vbuf), "1.1.0");
     /* The state came along: the counter holds every add. */
     int64_t out;
     ck_assert_int_eq(k[0].t->add(clients[0], 0, &out), KEEL_OK);
@@ -378,7 +379,7 @@ START_TEST(refused_upgrades_leave_the_running_version)
     ck_assert_msg(strstr(err.message, "1.3.0 has 3 functions, the running 1.1.0 4"), "%s", err.message);
     ck_assert_int_eq(enable("1.2.0", NULL, &err), KEEL_ERR_START);
     ck_assert_msg(strstr(err.message, "1.1.0 keeps running"), "%s", err.message);
-    ck_assert_str_eq(keel_starter_set_version(set, "probe"), "1.1.0");
+    ck_assert_str_eq(keel_starter_set_version(set, "probe", vbuf, sizeof vbuf), "1.1.0");
     char buf[16];
     ck_assert_int_eq(t->code_version(c, buf, sizeof buf), KEEL_OK);
     ck_assert_str_eq(buf, "1.1.0");

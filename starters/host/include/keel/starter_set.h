@@ -66,9 +66,11 @@ keel_status keel_starter_set_enable(keel_starter_set *set, const char *name, con
  * modules are bound to it; KEEL_ERR_NOT_FOUND if it does not run. */
 keel_status keel_starter_set_disable(keel_starter_set *set, const char *name, keel_error *err);
 
-/* The running version of `name`, or NULL (owned by the set; valid until
- * the next enable/disable of that starter). */
-const char *keel_starter_set_version(keel_starter_set *set, const char *name);
+/* Copies the running version of `name` (borrowed) into the caller's
+ * `buf` of `size` bytes and returns buf, or returns NULL (buf untouched)
+ * when it does not run. */
+const char *keel_starter_set_version(keel_starter_set *set, const char *name, char *buf,
+                                     size_t size);
 
 /* KEEL_OK when every starter `m` requires runs in a version its range
  * accepts. Otherwise KEEL_ERR_NOT_FOUND and one line listing every missing
