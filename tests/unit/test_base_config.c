@@ -150,6 +150,18 @@ START_TEST(test_file_errors)
                 "\"modules[0].activate\": \"yes\" is not a boolean");
     parse_fails("{\"modules\": [{\"bundle\": \"a.keel\", \"when\": 1}]}",
                 "\"modules[0].when\" is not a known field");
+    parse_fails("{\"starters\": []}", "\"starters\": an array is not an object");
+    parse_fails("{\"starters\": {\"markt\": \"m.json\"}}", "\"starters.markt\" is not a known field");
+    parse_fails("{\"starters\": {\"market\": \"\"}}", "\"starters.market\": \"\" is not a non-empty string");
+    parse_fails("{\"starters\": {\"enable\": [\"kv\"]}}", "\"starters.enable\": an array is not an object");
+    parse_fails("{\"starters\": {\"enable\": {\"kv\": \"^1.0\"}}}",
+                "\"starters.enable.kv\": \"^1.0\" is not an object");
+    parse_fails("{\"starters\": {\"enable\": {\"kv\": {\"versoin\": \"1\"}}}}",
+                "\"starters.enable.kv.versoin\" is not a known field");
+    parse_fails("{\"starters\": {\"enable\": {\"kv\": {\"version\": \">=>1\"}}}}",
+                "\"starters.enable.kv.version\": \">=>1\" is not a version range");
+    parse_fails("{\"starters\": {\"enable\": {\"kv\": {\"config\": 3}}}}",
+                "\"starters.enable.kv.config\": 3 is not an object");
     parse_fails("[]", "is not an object");
     parse_fails("{\"work_dir\": ", "not valid JSON");
     parse_fails("{} {}", "not valid JSON");

@@ -45,6 +45,18 @@ start_base() {
 }
 stop_base() { kill "$pid"; wait "$pid"; pid=; }
 
+# A market that cannot be read stops keeld at once with one line.
+printf '{"work_dir": "%s/bad", "starters": {"market": "%s/nope.json"}}\n' "$work" "$work" \
+  >"$work/bad.json"
+check "missing market" 1 "$keeld" --config "$work/bad.json"
+has "missing market" "$err" 'starters.market'
+has "missing market" "$err" 'nope.json'
+printf '{"starters": [}' >"$work/broken-market.json"
+printf '{"work_dir": "%s/bad", "starters": {"market": "%s/broken-market.json"}}\n' "$work" "$work" \
+  >"$work/bad.json"
+check "malformed market" 1 "$keeld" --config "$work/bad.json"
+has "malformed market" "$err" 'malformed JSON'
+
 start_base
 check "list" 0 K starter list --json
 has "list" "$out" '"name":"probe","enabled":true,"version":"1.0.0"'
