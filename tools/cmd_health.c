@@ -38,6 +38,11 @@ static void health_print(const cJSON *r)
         char text[512];
         printf("leak     %s\n", keel_cli_value_text(leak, text, sizeof text));
     }
+    const cJSON *failed;
+    cJSON_ArrayForEach(failed, cJSON_GetObjectItemCaseSensitive(r, "starters_failed")) {
+        char text[512];
+        printf("starter  not running: %s\n", keel_cli_value_text(failed, text, sizeof text));
+    }
 }
 
 /* Appends "; TEXT" (or TEXT first) to why. */
@@ -91,6 +96,13 @@ static int health_degraded(keel_admin_conn *conn, const cJSON *r)
     cJSON_ArrayForEach(leak, cJSON_GetObjectItemCaseSensitive(r, "leaks")) {
         char text[512], line[600];
         snprintf(line, sizeof line, "leak: %s", keel_cli_value_text(leak, text, sizeof text));
+        health_add(why, sizeof why, line);
+    }
+    const cJSON *failed;
+    cJSON_ArrayForEach(failed, cJSON_GetObjectItemCaseSensitive(r, "starters_failed")) {
+        char text[512], line[600];
+        snprintf(line, sizeof line, "starter not running: %s",
+                 keel_cli_value_text(failed, text, sizeof text));
         health_add(why, sizeof why, line);
     }
     keel_cli_error("base is %s: %s", keel_cli_str(r, "status", "?"),

@@ -37,7 +37,7 @@
  *   publish    topic*, scene (default "default"), data (string), sync
  *              (bool)  -> {receivers: n}
  *   health     -> {status: "UP" | "DEGRADED" | "BOOTING", uptime_s, modules, active,
- *              broken, leaks: [text...]}
+ *              broken, leaks: [text...], starters_failed: ["NAME: why"...]}
  *   metrics    -> {text: Prometheus exposition text}
  *   starters   -> {starters: [{name, enabled, version, versions, description,
  *              owner, tags, bindings}]}  (the market and what runs)

@@ -256,7 +256,9 @@ keel_status keel_admin_health(keel_admin_request *req)
     size_t modules = q.count;
     query_instances_done(req, &q);
     char *leaks = keel_loader_leaks(req->base->loader);
-    int degraded = broken > 0 || (leaks != NULL && leaks[strspn(leaks, "\n")] != '\0');
+    char *starters = keel_base_starter_failures(req->base);
+    int degraded = broken > 0 || (leaks != NULL && leaks[strspn(leaks, "\n")] != '\0') ||
+                   starters != NULL;
     const char *status = atomic_load(&req->base->booting) ? "BOOTING" : degraded ? "DEGRADED" : "UP";
     keel_admin_add_string(req, NULL, "status", status);
     keel_admin_add_number(req, NULL, "uptime_s", (double)(long long)keel_base_uptime(req->base));
@@ -267,6 +269,11 @@ keel_status keel_admin_health(keel_admin_request *req)
     if (array != NULL)
         health_add_lines(req, array, leaks);
     free(leaks);
+    /* Starters the configuration asks for that could not be enabled. */
+    array = keel_admin_add_array(req, NULL, "starters_failed");
+    if (array != NULL)
+        health_add_lines(req, array, starters);
+    free(starters);
     return KEEL_OK;
 }
 

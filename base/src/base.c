@@ -240,6 +240,9 @@ void keel_base_destroy(keel_base *b)
     for (size_t i = 0; i < b->starters_disabled_count; i++)
         free(b->starters_disabled[i]);
     free(b->starters_disabled);
+    for (size_t i = 0; i < b->starters_failed_count; i++)
+        free(b->starters_failed[i]);
+    free(b->starters_failed);
     pthread_mutex_destroy(&b->starters_lock);
     if (b->lock_fd >= 0)
         close(b->lock_fd);

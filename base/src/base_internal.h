@@ -30,6 +30,8 @@ struct keel_base {
     pthread_mutex_t starters_lock; /* enable/disable and their record */
     char **starters_disabled;    /* disabled by operators (recorded) */
     size_t starters_disabled_count;
+    char **starters_failed;      /* "NAME: why", wanted but failed to enable */
+    size_t starters_failed_count;
     char *bundles_dir;          /* WORK_DIR/bundles */
     int lock_fd;                /* WORK_DIR/keeld.lock, flock'd */
     int64_t started_ns;         /* CLOCK_MONOTONIC at create */

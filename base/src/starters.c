@@ -130,6 +130,42 @@ static keel_status record_write(keel_base *b, keel_error *err)
     return st;
 }
 
+/* Forgets the failure recorded for `name`; with `why`, records one. Under
+ * starters_lock (or during boot). */
+static void failure_set(keel_base *b, const char *name, const char *why)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < b->starters_failed_count; i++) {
+        if (strncmp(b->starters_failed[i], name, n) == 0 && b->starters_failed[i][n] == ':') {
+            free(b->starters_failed[i]);
+            b->starters_failed[i] = b->starters_failed[--b->starters_failed_count];
+            break;
+        }
+    }
+    if (!why)
+        return;
+    char *line = NULL;
+    char **grown = realloc(b->starters_failed, (b->starters_failed_count + 1) * sizeof *grown);
+    if (grown)
+        b->starters_failed = grown;
+    if (grown && asprintf(&line, "%s: %s", name, why) >= 0)
+        b->starters_failed[b->starters_failed_count++] = line;
+}
+
+char *keel_base_starter_failures(keel_base *b)
+{
+    pthread_mutex_lock(&b->starters_lock);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = b->starters_failed_count ? open_memstream(&text, &len) : NULL;
+    for (size_t i = 0; out && i < b->starters_failed_count; i++)
+        fprintf(out, "%s\n", b->starters_failed[i]);
+    if (out)
+        fclose(out);
+    pthread_mutex_unlock(&b->starters_lock);
+    return text;
+}
+
 static void disabled_set(keel_base *b, const char *name, int disabled)
 {
     for (size_t i = 0; i < b->starters_disabled_count; i++) {
@@ -163,6 +199,7 @@ keel_status keel_base_starter_enable(keel_base *b, const char *name, const char 
     keel_status st = keel_starter_set_enable(b->starters, name, range, config_json, err);
     if (st == KEEL_OK) {
         disabled_set(b, name, 0);
+        failure_set(b, name, NULL);
         st = record_write(b, err);
         if (!keel_starter_set_version(b->starters, name, version, size))
             snprintf(version, size, "?");
@@ -177,6 +214,7 @@ keel_status keel_base_starter_disable(keel_base *b, const char *name, keel_error
     keel_status st = keel_starter_set_disable(b->starters, name, err);
     if (st == KEEL_OK) {
         disabled_set(b, name, 1);
+        failure_set(b, name, NULL);
         st = record_write(b, err);
     }
     pthread_mutex_unlock(&b->starters_lock);
@@ -223,8 +261,12 @@ static void boot_enable(keel_base *b, const char *name, const cJSON *entry)
     char *config = c ? cJSON_PrintUnformatted(c) : NULL;
     keel_error err = {0};
     if (keel_starter_set_enable(b->starters, name, cJSON_IsString(v) ? v->valuestring : NULL,
-                                config ? config : "{}", &err) != KEEL_OK)
+                                config ? config : "{}", &err) != KEEL_OK) {
         keel_log(KEEL_LOG_ERROR, "starters", "%s left disabled: %s", name, err.message);
+        pthread_mutex_lock(&b->starters_lock);
+        failure_set(b, name, err.message);
+        pthread_mutex_unlock(&b->starters_lock);
+    }
     free(config);
 }
 

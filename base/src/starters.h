@@ -32,6 +32,12 @@ keel_status keel_base_starter_enable(keel_base *b, const char *name, const char 
 /* Disables starter `name` and records it. */
 keel_status keel_base_starter_disable(keel_base *b, const char *name, keel_error *err);
 
+/* Why starters asked for by the configuration or the record are not
+ * running (one line each, "kv: redis at ... unreachable"), as a malloc'd
+ * newline-separated text, or NULL when every one runs. Health reports
+ * them and is DEGRADED while there are any. */
+char *keel_base_starter_failures(keel_base *b);
+
 /* Frees the set (after every module is gone). NULL-safe on b->starters. */
 void keel_base_starters_destroy(keel_base *b);
 

@@ -57,6 +57,22 @@ printf '{"work_dir": "%s/bad", "starters": {"market": "%s/broken-market.json"}}\
 check "malformed market" 1 "$keeld" --config "$work/bad.json"
 has "malformed market" "$err" 'malformed JSON'
 
+# A starter the configuration asks for that cannot start: logged, the base
+# comes up DEGRADED naming it, and enabling it right clears that.
+printf '{"work_dir": "%s/deg", "socket": "%s/keeld.sock", "starters": {"market": "%s/probe-market.json", "enable": {"probe": {"config": {"fail": true}, "version": "1.0.0"}}}}\n' \
+  "$work" "$work" "$probe" >"$work/deg.json"
+"$keeld" --config "$work/deg.json" 2>>"$work/keeld.log" &
+pid=$!
+for _ in $(seq 1 200); do
+  K health 2>&1 | grep -Eq 'DEGRADED|status +UP' && break
+  sleep 0.05
+done
+check "degraded" 1 K health
+has "degraded" "$err" 'starter not running: probe: starter probe 1.0.0: probe: config field "fail"'
+check "enable it right" 0 K starter enable probe@1.0.0 --config '{}'
+check "healthy again" 0 K health
+stop_base
+
 start_base
 check "list" 0 K starter list --json
 has "list" "$out" '"name":"probe","enabled":true,"version":"1.0.0"'
