@@ -64,7 +64,8 @@ printf '{"work_dir": "%s/deg", "socket": "%s/keeld.sock", "starters": {"market":
 "$keeld" --config "$work/deg.json" 2>>"$work/keeld.log" &
 pid=$!
 for _ in $(seq 1 200); do
-  K health 2>&1 | grep -Eq 'DEGRADED|status +UP' && break
+  K health >"$work/h" 2>&1
+  grep -Eq 'DEGRADED|status +UP' "$work/h" && break
   sleep 0.05
 done
 check "degraded" 1 K health
