@@ -3,6 +3,7 @@
  *    "defaults": {"MODULE": {"SCENE or *": {"KEY": <any JSON>}}}}
  * Checked here too (the harness and tests call create with anything), one
  * line per error naming the field. */
+#include "starter_json.h"
 #include "config_internal.h"
 
 #include <math.h>
@@ -13,16 +14,7 @@
 /* `v` as short JSON text for an error message. */
 static void got_text(const cJSON *v, char *buf, size_t size)
 {
-    char *text = cJSON_PrintUnformatted(v);
-    if (text == NULL) {
-        snprintf(buf, size, "?");
-        return;
-    }
-    if (strlen(text) > 60)
-        snprintf(buf, size, "%.57s...", text);
-    else
-        snprintf(buf, size, "%s", text);
-    free(text);
+    keel_starter_json_excerpt(v, 60, buf, size);
 }
 
 static keel_status field_error(keel_starter_error *err, const char *field, const char *expected,

@@ -6,6 +6,7 @@
 #include "db_internal.h"
 
 #include <cjson/cJSON.h>
+#include "starter_json.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,16 +27,7 @@ const char *db_config_sync_name(db_sync s)
 /* The value as compact JSON, cut to fit a one-line message. */
 static void config_got(const cJSON *v, char *buf, size_t size)
 {
-    char *text = cJSON_PrintUnformatted(v);
-    if (!text) {
-        snprintf(buf, size, "(unprintable)");
-        return;
-    }
-    if (strlen(text) > 60)
-        snprintf(buf, size, "%.57s...", text);
-    else
-        snprintf(buf, size, "%s", text);
-    cJSON_free(text);
+    keel_starter_json_excerpt(v, 60, buf, size);
 }
 
 static keel_status config_fail(keel_starter_error *err, const char *field, const char *expected,

@@ -2,6 +2,7 @@
 #include "kv_config.h"
 
 #include <cjson/cJSON.h>
+#include "starter_json.h"
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,15 +17,7 @@ static const char *kv_config_got(const cJSON *item, char *buf, size_t size)
         return "an object";
     if (cJSON_IsArray(item))
         return "an array";
-    char *text = cJSON_PrintUnformatted(item);
-    if (!text)
-        return "a value";
-    if (strlen(text) > 60)
-        snprintf(buf, size, "%.57s...", text);
-    else
-        snprintf(buf, size, "%s", text);
-    free(text);
-    return buf;
+    return keel_starter_json_excerpt(item, 60, buf, size);
 }
 
 static keel_status kv_config_fail(keel_starter_error *err, const char *field,

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <cjson/cJSON.h>
+#include "starter_json.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,15 +23,7 @@ void keel_timer_config_clear(keel_timer_config *cfg)
 /* "got ..." text: the value as compact JSON, shortened. */
 static const char *shown(const cJSON *v, char *buf, size_t size)
 {
-    char *text = cJSON_PrintUnformatted(v);
-    if (!text)
-        return "?";
-    if (strlen(text) > 40)
-        snprintf(buf, size, "%.37s...", text);
-    else
-        snprintf(buf, size, "%s", text);
-    free(text);
-    return buf;
+    return keel_starter_json_excerpt(v, 40, buf, size);
 }
 
 static bool read_int(const cJSON *root, const char *key, long min, long max, long *out,
