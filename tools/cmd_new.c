@@ -7,6 +7,8 @@
 #include "commands.h"
 #include "new_templates.h"
 
+#include <keel/manifest.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -66,19 +68,6 @@ static void new_usage(FILE *out)
           out);
 }
 
-/* [a-z][a-z0-9_-]{0,63}, as the manifest wants it. */
-static int new_valid_name(const char *s)
-{
-    if (!(s[0] >= 'a' && s[0] <= 'z'))
-        return 0;
-    size_t n = 1;
-    for (; s[n] != '\0'; n++)
-        if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '_' ||
-              s[n] == '-'))
-            return 0;
-    return n <= NEW_NAME_MAX;
-}
-
 /* [A-Za-z0-9_.:-]{1,64}, as the manifest wants a scene id. */
 static int new_valid_scene(const char *s)
 {
@@ -97,7 +86,7 @@ typedef struct new_args {
 /* Adds --starter `s` (borrowed) to a; returns an exit code. */
 static int new_add_starter(new_args *a, const char *s)
 {
-    if (!new_valid_name(s))
+    if (!keel_name_valid(s))
         return keel_cli_usage_error("new", "\"%s\" is not a valid starter name: 1 to 64 "
                                            "characters from [a-z0-9_-] starting with a letter", s);
     for (size_t i = 0; i < a->starter_count; i++)
@@ -145,7 +134,7 @@ static int new_parse(int argc, char **argv, new_args *a)
     if (argc - optind > 1)
         return keel_cli_usage_error("new", "unexpected argument \"%s\"", argv[optind + 1]);
     a->name = argv[optind];
-    if (!new_valid_name(a->name))
+    if (!keel_name_valid(a->name))
         return keel_cli_usage_error("new", "\"%s\" is not a valid module name: 1 to 64 characters "
                                            "from [a-z0-9_-] starting with a letter", a->name);
     if (!new_valid_scene(a->scene))

@@ -6,12 +6,13 @@
 #include "cli_common.h"
 #include "table.h"
 
+#include <keel/manifest.h>
+
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define STARTER_NAME_MAX 64
 #define STARTER_DESCRIPTION_CELL 60   /* bytes of a description in a table */
 #define STARTER_CONFIG_FILE_MAX (1024 * 1024)
 
@@ -115,19 +116,6 @@ static void starter_exec_usage(FILE *out)
 }
 
 /* ---- shared --------------------------------------------------------------- */
-
-/* [a-z][a-z0-9_-]{0,63}, as the market wants a starter name. */
-static int starter_valid_name(const char *s)
-{
-    if (!(s[0] >= 'a' && s[0] <= 'z'))
-        return 0;
-    size_t n = 1;
-    for (; s[n] != '\0'; n++)
-        if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '_' ||
-              s[n] == '-'))
-            return 0;
-    return n <= STARTER_NAME_MAX;
-}
 
 static int starter_bad_name(const char *command, const char *name)
 {
@@ -362,7 +350,7 @@ static int starter_info(const keel_cli *cli, int argc, char **argv)
         return code;
     }
     const char *name = argv[optind];
-    if (!starter_valid_name(name))
+    if (!keel_name_valid(name))
         return starter_bad_name("starter info", name);
     cJSON *result;
     code = keel_cli_admin(cli, "starter.info",
@@ -481,7 +469,7 @@ static int starter_enable_parse(const keel_cli *cli, int argc, char **argv, enab
         keel_cli_error("out of memory");
         return KEEL_EXIT_FAILURE;
     }
-    if (!starter_valid_name(a->name))
+    if (!keel_name_valid(a->name))
         return starter_bad_name(command, a->name);
     return config != NULL ? starter_parse_config(config, &a->config) : KEEL_EXIT_OK;
 }
@@ -542,7 +530,7 @@ static int starter_disable(const keel_cli *cli, int argc, char **argv)
     if (strchr(name, '@') != NULL)
         return keel_cli_usage_error("starter disable", "takes a starter NAME without a version, "
                                                        "got \"%s\"", name);
-    if (!starter_valid_name(name))
+    if (!keel_name_valid(name))
         return starter_bad_name("starter disable", name);
     cJSON *result;
     code = keel_cli_admin(cli, "starter.disable",
@@ -573,7 +561,7 @@ static int starter_exec(const keel_cli *cli, int argc, char **argv)
     if (code != KEEL_EXIT_OK)
         return code;
     const char *name = argv[optind], *op = argv[optind + 1];
-    if (!starter_valid_name(name))
+    if (!keel_name_valid(name))
         return starter_bad_name(command, name);
     if (op[0] == '\0')
         return keel_cli_usage_error(command, "the OP is empty");

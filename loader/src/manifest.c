@@ -156,9 +156,9 @@ static bool manifest_is_id_char(char c)
            c == '_' || c == '.' || c == ':' || c == '-';
 }
 
-static bool manifest_valid_name(const char *s)
+int keel_name_valid(const char *s)
 {
-    if (!manifest_is_lower(s[0]))
+    if (s == NULL || !manifest_is_lower(s[0]))
         return false;
     size_t n = 1;
     for (; s[n] != '\0'; n++) {
@@ -417,7 +417,7 @@ static keel_status manifest_parse_name(const manifest_parser *p, const cJSON *ro
     keel_status s = manifest_get_string(p, root, "name", "name", true, EXPECT_NAME, &p->m->name);
     if (s != KEEL_OK)
         return s;
-    if (!manifest_valid_name(p->m->name))
+    if (!keel_name_valid(p->m->name))
         return manifest_fail(p, "name", cJSON_GetObjectItemCaseSensitive(root, "name"),
                              "is not a valid module name", EXPECT_NAME);
     return KEEL_OK;
@@ -756,7 +756,7 @@ static keel_status manifest_parse_requires(const manifest_parser *p, const cJSON
         char field[MANIFEST_FIELD_MAX];
         keel_error_quote(key, sizeof key, item->string, MANIFEST_QUOTE_MAX);
         manifest_format(field, sizeof field, "requires.%s", key);
-        if (!manifest_valid_name(item->string)) {
+        if (!keel_name_valid(item->string)) {
             char quoted[sizeof key + 2];
             snprintf(quoted, sizeof quoted, "\"%s\"", key);
             return manifest_fail_text(p, field, quoted, "is not a valid module name",

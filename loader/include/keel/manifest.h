@@ -63,6 +63,10 @@ typedef struct keel_manifest_requirement {
 keel_status keel_manifest_parse(const char *json, size_t size, const char *origin,
                                 keel_manifest **out, keel_error *err);
 
+/* Non-zero when `s` (borrowed) is a valid module or starter name:
+ * [a-z][a-z0-9_-]{0,63}. */
+int keel_name_valid(const char *s);
+
 /* Frees a manifest. NULL-safe. */
 void keel_manifest_destroy(keel_manifest *m);
 

@@ -57,18 +57,6 @@ void keel_market_destroy(keel_market *m)
     free(m);
 }
 
-static int valid_name(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 64 || !(s[0] >= 'a' && s[0] <= 'z'))
-        return 0;
-    for (size_t i = 1; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
-              s[i] == '-'))
-            return 0;
-    return 1;
-}
-
 static char *read_file(const char *path, size_t *size, keel_error *err)
 {
     FILE *f = fopen(path, "rb");
@@ -182,7 +170,7 @@ static keel_status parse_entry(keel_market *m, const cJSON *e, const char *dir, 
     const char *name = req_string(e, "name", where, err);
     if (!name)
         return KEEL_ERR_INVALID;
-    if (!valid_name(name))
+    if (!keel_name_valid(name))
         return keel_error_set(err, KEEL_ERR_INVALID,
                               "%s.name: \"%s\" is not a valid name ([a-z][a-z0-9_-]{0,63})", where, name);
     if (keel_market_find(m, name))
