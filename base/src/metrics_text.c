@@ -2,9 +2,12 @@
  * keel_base_metrics_text: the base's metrics in the Prometheus text
  * exposition format (version 0.0.4): per-service calls, errors, in-flight
  * calls and latency histograms from the router, per-module state and
- * memory from the loader, per-module queue counters, uptime and leaks.
+ * memory from the loader, per-module queue counters, running starters,
+ * uptime and leaks.
  */
 #include "base_internal.h"
+
+#include <cjson/cJSON.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,6 +197,46 @@ static size_t metrics_leak_count(keel_base *b)
     return n;
 }
 
+/* Running starters (their version as a label) and their bindings; the
+ * starters the configuration wants that failed to enable. */
+static void metrics_starters(FILE *out, keel_base *base)
+{
+    char *text = keel_starter_set_list_json(base->starters);
+    cJSON *list = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    metrics_header(out, "keel_starter_info", "gauge",
+                   "Starters running in the base (1), with the running version.");
+    const cJSON *s;
+    cJSON_ArrayForEach(s, list) {
+        const cJSON *version = cJSON_GetObjectItemCaseSensitive(s, "version");
+        if (!cJSON_IsString(version))
+            continue;
+        fputs("keel_starter_info{starter=\"", out);
+        metrics_label_value(out, cJSON_GetObjectItemCaseSensitive(s, "name")->valuestring);
+        fputs("\",version=\"", out);
+        metrics_label_value(out, version->valuestring);
+        fputs("\"} 1\n", out);
+    }
+    metrics_header(out, "keel_starter_bindings", "gauge",
+                   "Module instances bound to each running starter.");
+    cJSON_ArrayForEach(s, list) {
+        if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(s, "version")))
+            continue;
+        fputs("keel_starter_bindings{starter=\"", out);
+        metrics_label_value(out, cJSON_GetObjectItemCaseSensitive(s, "name")->valuestring);
+        fprintf(out, "\"} %d\n", cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(s, "bindings")));
+    }
+    cJSON_Delete(list);
+    char *failed = keel_base_starter_failures(base);
+    size_t n = 0;
+    for (const char *c = failed; c && *c; c++)
+        n += *c == '\n';
+    free(failed);
+    metrics_header(out, "keel_starters_failed", "gauge",
+                   "Starters the configuration enables that could not be enabled (see health).");
+    fprintf(out, "keel_starters_failed %zu\n", n);
+}
+
 char *keel_base_metrics_text(keel_base *base)
 {
     char *text = NULL;
@@ -207,6 +250,7 @@ char *keel_base_metrics_text(keel_base *base)
     metrics_header(out, "keel_queue_messages_total", "counter",
                    "Messages per subscribing module, by what happened to them.");
     keel_router_queue_metrics(router, metrics_queue, out);
+    metrics_starters(out, base);
     metrics_header(out, "keel_base_uptime_seconds", "gauge", "Seconds since the base started.");
     fprintf(out, "keel_base_uptime_seconds %.3f\n", keel_base_uptime(base));
     metrics_header(out, "keel_base_leaks", "gauge",

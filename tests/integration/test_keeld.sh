@@ -176,6 +176,10 @@ print(sum(j.get("runs", 0) for j in json.load(sys.stdin)["jobs"]))' 2>/dev/null 
   sleep 0.1
 done
 [ "$runs" -ge 2 ] && pass || fail "the timer job ran $runs times in 5 s"
+check "starter metrics" 0 K metrics
+expect "starter metrics" out 'keel_starter_info\{starter="db",version="1\.1\.0"\} 1'
+expect "starter metrics" out 'keel_starter_bindings\{starter="db"\} 1'
+expect "starter metrics" out 'keel_starters_failed 0'
 check health 0 K health
 expect health out 'UP'
 check metrics 0 K metrics
