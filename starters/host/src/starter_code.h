@@ -1,6 +1,6 @@
 /*
  * One loaded version of a starter's code: the .so, its def, its slots with
- * their libffi call descriptions, and a count of module calls inside it.
+ * their libffi call descriptions.
  * Internal to the starter host.
  */
 #ifndef KEEL_STARTER_CODE_H
@@ -24,7 +24,6 @@ typedef struct starter_code {
     const keel_starter_def *def;
     char *library;
     starter_slot *slots;      /* def->slot_count of them */
-    atomic_long inside;       /* module calls running in this code */
 } starter_code;
 
 /* dlopens `library` (borrowed) into the base namespace and checks its def:

@@ -111,7 +111,7 @@ void starter_host_init(running_starter *r)
         .abi_version = KEEL_STARTER_ABI_VERSION,
         .size = sizeof(keel_starter_host),
         .name = r->name,
-        .version = atomic_load(&r->current)->def->version,
+        .version = starter_gate_current(&r->gate)->def->version,
         .work_dir = r->work_dir,
         .log = host_log,
         .call_json = host_call_json,

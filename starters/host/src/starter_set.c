@@ -74,11 +74,11 @@ static running_starter *find_running(keel_starter_set *s, const char *name)
     return NULL;
 }
 
-/* Waits for module calls to leave `code`; 0 when none is inside. */
-static int wait_code_idle(const keel_starter_set *s, starter_code *code)
+/* Waits for the calls counted in `slot` to leave; 0 when none is inside. */
+static int wait_gate_idle(const keel_starter_set *s, starter_gate *g, unsigned slot)
 {
     int64_t deadline = now_ms() + s->drain_timeout_ms;
-    while (atomic_load(&code->inside) != 0) {
+    while (starter_gate_inside(g, slot) != 0) {
         if (now_ms() >= deadline)
             return -1;
         sleep_us(200);
@@ -98,7 +98,7 @@ static void running_free(running_starter *r)
         starter_code_unload(c->code);
         free(c);
     }
-    starter_code_unload(atomic_load(&r->current));
+    starter_code_unload(starter_gate_current(&r->gate));
     free(r->name);
     free(r->work_dir);
     free(r->config_json);
@@ -111,7 +111,7 @@ static void retired_sweep(running_starter *r)
 {
     for (retired_code **p = &r->retired; *p;) {
         retired_code *c = *p;
-        if (atomic_load(&c->code->inside) == 0) {
+        if (starter_gate_inside(&r->gate, c->slot) == 0) {
             *p = c->next;
             starter_code_unload(c->code);
             free(c);
@@ -201,7 +201,7 @@ static keel_status enable_new(keel_starter_set *s, const char *name, const keel_
         running_free(r);
         return st;
     }
-    atomic_store(&r->current, code);
+    atomic_store(&r->gate.current, code);
     r->set = s;
     starter_host_init(r);
     keel_starter_error serr = {{0}};
@@ -223,7 +223,7 @@ static keel_status enable_new(keel_starter_set *s, const char *name, const keel_
 static keel_status upgrade(keel_starter_set *s, running_starter *r, const keel_market_version *v,
                            keel_error *err)
 {
-    starter_code *old = atomic_load(&r->current);
+    starter_code *old = starter_gate_current(&r->gate);
     const char *from = old->def->version;
     starter_code *next;
     keel_status st = starter_code_load(v->library, r->name, v->version, &next, err);
@@ -249,17 +249,19 @@ static keel_status upgrade(keel_starter_set *s, running_starter *r, const keel_m
         starter_code_unload(next);
         return st;
     }
-    atomic_store(&r->current, next);
+    unsigned slot = starter_gate_swap(&r->gate, next);
     r->upgrades++;
-    if (wait_code_idle(s, old) != 0) {
+    if (wait_gate_idle(s, &r->gate, slot) != 0) {
         retired_code *c = calloc(1, sizeof *c);
         if (c) {
             c->code = old;
+            c->slot = slot;
             c->next = r->retired;
             r->retired = c;
         }
         keel_log(KEEL_LOG_WARN, "starters", "%s %s: %ld calls still inside after %u ms; its code stays "
-                 "loaded until they leave", r->name, from, atomic_load(&old->inside), s->drain_timeout_ms);
+                 "loaded until they leave", r->name, from, starter_gate_inside(&r->gate, slot),
+                 s->drain_timeout_ms);
     } else {
         char was[64];
         snprintf(was, sizeof was, "%s", from);
@@ -291,7 +293,7 @@ keel_status keel_starter_set_enable(keel_starter_set *s, const char *name, const
         goto out;
     }
     retired_sweep(r);
-    const char *running = atomic_load(&r->current)->def->version;
+    const char *running = starter_gate_current(&r->gate)->def->version;
     if (config_json) {
         cJSON *a = cJSON_Parse(config_json), *b = cJSON_Parse(r->config_json);
         int same = cJSON_Compare(a, b, 1);
@@ -311,7 +313,7 @@ out:
 
 static void disable_locked(keel_starter_set *s, running_starter *r)
 {
-    starter_code *c = atomic_load(&r->current);
+    starter_code *c = starter_gate_current(&r->gate);
     if (c->def->suspend)
         c->def->suspend(r->state);
     c->def->destroy(r->state);
@@ -358,7 +360,7 @@ void keel_starter_set_destroy(keel_starter_set *s)
             keel_log(KEEL_LOG_WARN, "starters", "%s still bound by %s at shutdown; unbinding",
                      r->name, b->instance);
             r->bindings = b->next;
-            atomic_load(&r->current)->def->unbind(r->state, b->client);
+            starter_gate_current(&r->gate)->def->unbind(r->state, b->client);
             free(b->instance);
             free(b);
         }
@@ -377,7 +379,7 @@ const char *keel_starter_set_version(keel_starter_set *s, const char *name, char
     pthread_mutex_lock(&s->lock);
     running_starter *r = find_running(s, name);
     if (r)
-        snprintf(buf, size, "%s", atomic_load(&r->current)->def->version);
+        snprintf(buf, size, "%s", starter_gate_current(&r->gate)->def->version);
     pthread_mutex_unlock(&s->lock);
     return r ? buf : NULL;
 }
@@ -391,7 +393,7 @@ keel_status keel_starter_set_check(keel_starter_set *s, const keel_manifest *m, 
     for (size_t i = 0; i < n; i++) {
         const keel_manifest_requirement *req = keel_manifest_requirement_at(m, i);
         running_starter *r = find_running(s, req->name);
-        const char *running = r ? atomic_load(&r->current)->def->version : NULL;
+        const char *running = r ? starter_gate_current(&r->gate)->def->version : NULL;
         if (running && keel_semver_range_match(req->range, running))
             continue;
         const keel_market_entry *e = keel_market_find(s->market, req->name);
@@ -429,7 +431,7 @@ keel_status keel_starter_set_bind(keel_starter_set *s, const keel_starter_bindin
     pthread_mutex_lock(&s->lock);
     keel_status st = KEEL_OK;
     running_starter *r = find_running(s, name);
-    starter_code *code = r ? atomic_load(&r->current) : NULL;
+    starter_code *code = r ? starter_gate_current(&r->gate) : NULL;
     starter_binding *b = NULL;
     starter_table_entry *t = NULL;
     if (!r) {
@@ -450,7 +452,7 @@ keel_status keel_starter_set_bind(keel_starter_set *s, const keel_starter_bindin
             st = keel_error_set(err, KEEL_ERR_NOMEM, "out of memory");
             goto out;
         }
-        if ((st = starter_table_create(&r->current, code, &t->table, err)) != KEEL_OK) {
+        if ((st = starter_table_create(&r->gate, code, &t->table, err)) != KEEL_OK) {
             free(t);
             goto out;
         }
@@ -490,7 +492,7 @@ void keel_starter_set_unbind(keel_starter_set *s, const char *name, void *client
         if (b->client != client)
             continue;
         *p = b->next;
-        atomic_load(&r->current)->def->unbind(r->state, client);
+        starter_gate_current(&r->gate)->def->unbind(r->state, client);
         free(b->instance);
         free(b);
         break;
@@ -505,7 +507,7 @@ keel_status keel_starter_set_exec(keel_starter_set *s, const char *name, const c
     pthread_mutex_lock(&s->lock);
     keel_status st;
     running_starter *r = find_running(s, name);
-    starter_code *code = r ? atomic_load(&r->current) : NULL;
+    starter_code *code = r ? starter_gate_current(&r->gate) : NULL;
     if (!r) {
         st = keel_error_set(err, KEEL_ERR_NOT_FOUND, "starter %s is not enabled", name);
     } else if (!code->def->admin) {

@@ -24,10 +24,12 @@ typedef struct starter_table_entry {
     starter_table *table;
 } starter_table_entry;
 
-/* Old code with calls still inside after an upgrade. */
+/* Old code with calls still inside after an upgrade: counted in the
+ * gate's inside[slot]. */
 typedef struct retired_code {
     struct retired_code *next;
     starter_code *code;
+    unsigned slot;
 } retired_code;
 
 typedef struct keel_starter_set keel_starter_set;
@@ -39,7 +41,7 @@ typedef struct running_starter {
     struct running_starter *next;
     keel_starter_set *set;
     char *name, *work_dir, *config_json;
-    _Atomic(starter_code *) current;
+    starter_gate gate;             /* the code module calls enter */
     void *state;
     starter_binding *bindings;
     starter_table_entry *tables;

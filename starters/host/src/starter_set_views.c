@@ -39,7 +39,7 @@ static cJSON *row_json(const keel_market_entry *e, const running_starter *r)
     cJSON_AddStringToObject(o, "name", e ? e->name : r->name);
     cJSON_AddBoolToObject(o, "enabled", r != NULL);
     if (r)
-        cJSON_AddStringToObject(o, "version", atomic_load(&((running_starter *)r)->current)->def->version);
+        cJSON_AddStringToObject(o, "version", starter_gate_current(&((running_starter *)r)->gate)->def->version);
     else
         cJSON_AddNullToObject(o, "version");
     if (e) {
@@ -113,7 +113,7 @@ char *keel_starter_set_info_json(keel_starter_set *s, const char *name, keel_err
         }
     }
     if (o && r) {
-        starter_code *c = atomic_load(&r->current);
+        starter_code *c = starter_gate_current(&r->gate);
         cJSON_AddItemToObject(o, "config", cJSON_Parse(r->config_json));
         cJSON_AddStringToObject(o, "library", c->library);
         cJSON_AddNumberToObject(o, "state_format", c->def->state_format);
@@ -140,7 +140,7 @@ char *keel_starter_set_enabled_json(keel_starter_set *s)
     cJSON *o = cJSON_CreateObject();
     for (running_starter *r = s->running; o && r; r = r->next) {
         cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "version", atomic_load(&r->current)->def->version);
+        cJSON_AddStringToObject(e, "version", starter_gate_current(&r->gate)->def->version);
         cJSON_AddItemToObject(e, "config", cJSON_Parse(r->config_json));
         cJSON_AddItemToObject(o, r->name, e);
     }

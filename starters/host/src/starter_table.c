@@ -10,7 +10,7 @@ typedef struct table_slot {
     ffi_closure *closure;
     void *code;               /* the closure's executable address */
     size_t index;
-    _Atomic(starter_code *) *current;
+    starter_gate *gate;
 } table_slot;
 
 struct starter_table {
@@ -19,30 +19,50 @@ struct starter_table {
     size_t count;
 };
 
-starter_code *starter_code_enter(_Atomic(starter_code *) *current)
+starter_code *starter_gate_enter(starter_gate *g, unsigned *slot)
 {
     for (;;) {
-        starter_code *c = atomic_load(current);
-        atomic_fetch_add(&c->inside, 1);
-        /* Seen after the increment: the upgrader, which stores the new code
-         * before it reads `inside`, either sees us or we see its store. */
-        if (atomic_load(current) == c)
-            return c;
-        atomic_fetch_sub(&c->inside, 1);
+        unsigned e = atomic_load(&g->epoch);
+        atomic_fetch_add(&g->inside[e & 1], 1);
+        /* Still that epoch after counting ourselves: a swap that moves it
+         * on afterwards waits for us; one that moved it before has stored
+         * its new code, which the load below sees. */
+        if (atomic_load(&g->epoch) == e) {
+            *slot = e & 1;
+            return atomic_load(&g->current);
+        }
+        atomic_fetch_sub(&g->inside[e & 1], 1);
     }
 }
 
-void starter_code_leave(starter_code *code)
+void starter_gate_leave(starter_gate *g, unsigned slot)
 {
-    atomic_fetch_sub_explicit(&code->inside, 1, memory_order_release);
+    atomic_fetch_sub_explicit(&g->inside[slot], 1, memory_order_release);
+}
+
+starter_code *starter_gate_current(starter_gate *g)
+{
+    return atomic_load(&g->current);
+}
+
+unsigned starter_gate_swap(starter_gate *g, starter_code *next)
+{
+    atomic_store(&g->current, next);
+    return atomic_fetch_add(&g->epoch, 1) & 1;
+}
+
+long starter_gate_inside(starter_gate *g, unsigned slot)
+{
+    return atomic_load(&g->inside[slot]);
 }
 
 static void slot_thunk(ffi_cif *cif, void *ret, void **args, void *user)
 {
     table_slot *s = user;
-    starter_code *c = starter_code_enter(s->current);
+    unsigned slot;
+    starter_code *c = starter_gate_enter(s->gate, &slot);
     ffi_call(cif, c->slots[s->index].fn, ret, args);
-    starter_code_leave(c);
+    starter_gate_leave(s->gate, slot);
 }
 
 void starter_table_destroy(starter_table *t)
@@ -57,7 +77,7 @@ void starter_table_destroy(starter_table *t)
     free(t);
 }
 
-keel_status starter_table_create(_Atomic(starter_code *) *current, const starter_code *code,
+keel_status starter_table_create(starter_gate *gate, const starter_code *code,
                                  starter_table **out, keel_error *err)
 {
     *out = NULL;
@@ -78,7 +98,7 @@ keel_status starter_table_create(_Atomic(starter_code *) *current, const starter
         const ffi_cif *src = &code->slots[i].cif;
         memcpy(s->args, code->slots[i].args, sizeof s->args);
         s->index = i;
-        s->current = current;
+        s->gate = gate;
         s->closure = ffi_closure_alloc(sizeof(ffi_closure), &s->code);
         t->count = i + 1;
         if (!s->closure || ffi_prep_cif(&s->cif, src->abi, src->nargs, src->rtype, s->args) != FFI_OK ||

@@ -13,10 +13,33 @@
 
 typedef struct starter_table starter_table;
 
+/* Which code module calls enter, and who is inside. Callers count
+ * themselves in inside[epoch & 1] before they read `current`; a swap
+ * stores the new code, then moves the epoch on, and the old code is idle
+ * once the previous epoch's count has been 0 at some instant (callers only
+ * leave it: later ones read the new code). The counters live here, not in
+ * the code, because a caller may count itself a moment after reading an
+ * old epoch. Lives as long as the tables that use it. */
+typedef struct starter_gate {
+    _Atomic(starter_code *) current;
+    atomic_uint epoch;
+    atomic_long inside[2];
+} starter_gate;
+
+/* The code calls enter now. */
+starter_code *starter_gate_current(starter_gate *g);
+
+/* Makes `next` current; returns the counter slot of the callers that may
+ * still be inside the previous code. */
+unsigned starter_gate_swap(starter_gate *g, starter_code *next);
+
+/* Calls counted in `slot` now (0: nobody is inside the code it guarded). */
+long starter_gate_inside(starter_gate *g, unsigned slot);
+
 /* Creates a table with the slots of `code` (its current layout) that
- * dispatches through `*current` (borrowed; must outlive the table). On
- * KEEL_OK *out is owned by the caller (starter_table_destroy). */
-keel_status starter_table_create(_Atomic(starter_code *) *current, const starter_code *code,
+ * dispatches through `gate` (borrowed; must outlive the table). On KEEL_OK
+ * *out is owned by the caller (starter_table_destroy). */
+keel_status starter_table_create(starter_gate *gate, const starter_code *code,
                                  starter_table **out, keel_error *err);
 
 /* The table as a module sees it (owned by the table). */
@@ -28,9 +51,9 @@ size_t starter_table_slots(const starter_table *t);
 /* NULL-safe. No module may hold it any more. */
 void starter_table_destroy(starter_table *t);
 
-/* Enters the current code: returns it with its `inside` count raised;
- * starter_code_leave lowers it. */
-starter_code *starter_code_enter(_Atomic(starter_code *) *current);
-void starter_code_leave(starter_code *code);
+/* Enters the current code: returns it, counted in *slot until
+ * starter_gate_leave. */
+starter_code *starter_gate_enter(starter_gate *g, unsigned *slot);
+void starter_gate_leave(starter_gate *g, unsigned slot);
 
 #endif

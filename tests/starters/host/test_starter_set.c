@@ -271,6 +271,23 @@ static void *call_loop(void *arg)
     return NULL;
 }
 
+static void *call_loop_any(void *arg)
+{
+    caller *k = arg;
+    char buf[16];
+    while (!atomic_load(k->stop)) {
+        int64_t out;
+        if (k->t->add(k->c, 1, &out) != KEEL_OK)
+            k->failures++;
+        else
+            k->added++;
+        if (k->t->code_version(k->c, buf, sizeof buf) != KEEL_OK || buf[0] != '1')
+            k->failures++;
+        k->calls += 2;
+    }
+    return NULL;
+}
+
 START_TEST(upgrade_in_place_under_calls)
 {
     keel_error err = {0};
@@ -319,6 +336,43 @@ START_TEST(upgrade_in_place_under_calls)
     for (int i = 0; i < THREADS; i++)
         keel_starter_set_unbind(set, "probe", clients[i]);
     keel_starter_set_unbind(set, "probe", late);
+}
+END_TEST
+
+/* Many swaps back and forth (1.0.0 <-> 1.3.0 have the same functions)
+ * while four threads call: every call succeeds, and no caller ever touches
+ * code or bookkeeping of a version already unloaded (ASan/TSan watch). */
+START_TEST(swaps_back_and_forth_under_calls)
+{
+    keel_error err = {0};
+    ck_assert_int_eq(enable("1.0.0", NULL, &err), KEEL_OK);
+    enum { THREADS = 4, SWAPS = 60 };
+    caller k[THREADS];
+    pthread_t th[THREADS];
+    atomic_int stop = 0;
+    probe_client *clients[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        k[i] = (caller){bind_probe("alpha", &clients[i]), clients[i], &stop, 0, 0, 0};
+        pthread_create(&th[i], NULL, call_loop_any, &k[i]);
+    }
+    for (int i = 0; i < SWAPS; i++)
+        ck_assert_msg(enable(i % 2 == 0 ? "1.3.0" : "1.0.0", NULL, &err) == KEEL_OK, "swap %d: %s", i,
+                      err.message);
+    atomic_store(&stop, 1);
+    int64_t added = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(k[i].failures, 0);
+        added += k[i].added;
+    }
+    int64_t out;
+    ck_assert_int_eq(k[0].t->add(clients[0], 0, &out), KEEL_OK);
+    ck_assert_int_eq(out, added);
+    char *info = keel_starter_set_info_json(set, "probe", &err);
+    ck_assert_ptr_nonnull(strstr(info, "\"upgrades\":60"));
+    free(info);
+    for (int i = 0; i < THREADS; i++)
+        keel_starter_set_unbind(set, "probe", clients[i]);
 }
 END_TEST
 
@@ -436,6 +490,7 @@ static Suite *starter_set_suite(void)
     tcase_add_test(tc, bind_calls_through_the_base_table);
     tcase_add_test(tc, upgrade_in_place_under_calls);
     tcase_add_test(tc, upgrade_waits_for_calls_inside_old_code);
+    tcase_add_test(tc, swaps_back_and_forth_under_calls);
     tcase_add_test(tc, refused_upgrades_leave_the_running_version);
     tcase_add_test(tc, check_lists_every_missing_starter);
     suite_add_tcase(s, tc);
