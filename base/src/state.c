@@ -3,6 +3,7 @@
  * atomically after every change (see state.h).
  */
 #include "state.h"
+#include "file_replace.h"
 #include "json_text.h"
 
 #include <cjson/cJSON.h>
@@ -18,7 +19,6 @@
 
 #define STATE_FILE_MAX (64u << 20)
 #define STATE_NAME_MAX 64
-#define STATE_TEMP_SUFFIX ".tmp"
 
 /* ---- records ------------------------------------------------------------- */
 
@@ -405,59 +405,25 @@ static char *state_render(const keel_state *s)
     return text;
 }
 
-static int state_write_all(int fd, const char *data, size_t size)
-{
-    while (size > 0) {
-        ssize_t n = write(fd, data, size);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        data += n;
-        size -= (size_t)n;
-    }
-    return 0;
-}
-
-static keel_status state_sync_dir(const char *dir, keel_error *err)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) != 0) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        return keel_error_set(err, KEEL_ERR_IO, "%s: cannot sync the directory: %s", dir, strerror(e));
-    }
-    close(fd);
-    return KEEL_OK;
-}
-
 keel_status keel_file_write_atomic(const char *dir, const char *name, const char *text,
                                    keel_error *err)
 {
-    char *path = NULL, *temp = NULL;
-    if (asprintf(&path, "%s/%s", dir, name) < 0 ||
-        asprintf(&temp, "%s/%s%s", dir, name, STATE_TEMP_SUFFIX) < 0) {
+    char *path = NULL, *data = NULL;
+    if (asprintf(&path, "%s/%s", dir, name) < 0 || asprintf(&data, "%s\n", text) < 0) {
         free(path);
         return keel_error_set(err, KEEL_ERR_NOMEM, "out of memory writing %s", name);
     }
+    const char *step = "write";
+    int error = keel_file_replace(path, data, strlen(data), 0600, &step);
     keel_status st = KEEL_OK;
-    int fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || state_write_all(fd, text, strlen(text)) != 0 || state_write_all(fd, "\n", 1) != 0 ||
-        fsync(fd) != 0) {
-        st = keel_error_set(err, KEEL_ERR_IO, "%s: cannot write it: %s", temp, strerror(errno));
-    }
-    if (fd >= 0 && close(fd) != 0 && st == KEEL_OK)
-        st = keel_error_set(err, KEEL_ERR_IO, "%s: cannot write it: %s", temp, strerror(errno));
-    if (st == KEEL_OK && rename(temp, path) != 0)
-        st = keel_error_set(err, KEEL_ERR_IO, "cannot rename %s to %s: %s", temp, path,
-                            strerror(errno));
-    if (st == KEEL_OK)
-        st = state_sync_dir(dir, err);
-    else
-        unlink(temp);
+    if (error != 0 && strcmp(step, "fsync directory") == 0)
+        st = keel_error_set(err, KEEL_ERR_IO, "%s: cannot sync the directory: %s", dir,
+                            strerror(error));
+    else if (error != 0)
+        st = keel_error_set(err, KEEL_ERR_IO, "%s: cannot write it (%s: %s)", path, step,
+                            strerror(error));
     free(path);
-    free(temp);
+    free(data);
     return st;
 }
 

@@ -9,6 +9,7 @@
  * Written to PATH.tmp, fsync'd, renamed over PATH, then the directory is
  * fsync'd: a crash leaves the old file or the new one, never half of one. */
 #include "config_internal.h"
+#include "file_replace.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -283,33 +284,6 @@ static cJSON *store_document(const config_table *t, const config_pending *pendin
     return root;
 }
 
-static keel_status write_all(int fd, const char *text, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, text, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return KEEL_ERR_IO;
-        text += n;
-        len -= (size_t)n;
-    }
-    return KEEL_OK;
-}
-
-static void sync_dir(const char *path)
-{
-    char *copy = strdup(path);
-    if (copy == NULL)
-        return;
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(copy);
-}
-
 keel_status config_store_save(const char *path, const config_table *t, const config_pending *pending,
                               keel_starter_error *err)
 {
@@ -320,41 +294,15 @@ keel_status config_store_save(const char *path, const config_table *t, const con
         keel_starter_error_set(err, "config: out of memory writing %s", path);
         return KEEL_ERR_NOMEM;
     }
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 5);
-    if (tmp == NULL) {
-        free(text);
-        return KEEL_ERR_NOMEM;
-    }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    keel_status st = KEEL_OK;
-    const char *step = "open";
-    int error = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        st = KEEL_ERR_IO;
-        error = errno;
-    } else {
-        size_t len = strlen(text);
-        text[len] = '\n'; /* cJSON_Print leaves no newline; the NUL goes */
-        if ((st = write_all(fd, text, len + 1)) != KEEL_OK)
-            step = "write", error = errno;
-        else if (fsync(fd) != 0)
-            step = "fsync", error = errno, st = KEEL_ERR_IO;
-        if (close(fd) != 0 && st == KEEL_OK)
-            step = "close", error = errno, st = KEEL_ERR_IO;
-        if (st == KEEL_OK && rename(tmp, path) != 0)
-            step = "rename", error = errno, st = KEEL_ERR_IO;
-    }
-    if (st != KEEL_OK) {
+    size_t len = strlen(text);
+    text[len] = '\n'; /* cJSON_Print leaves no newline; the NUL goes */
+    const char *step = "write";
+    int error = keel_file_replace(path, text, len + 1, 0600, &step);
+    /* A directory that could not be synced still holds the new file. */
+    keel_status st = error == 0 || strcmp(step, "fsync directory") == 0 ? KEEL_OK : KEEL_ERR_IO;
+    if (st != KEEL_OK)
         keel_starter_error_set(err, "config: cannot save %s (%s: %s); nothing changed", path, step,
-                               strerror(error ? error : EIO));
-        unlink(tmp);
-    } else {
-        sync_dir(path);
-    }
-    free(tmp);
+                               strerror(error));
     free(text);
     return st;
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "file_replace.h"
 #include "registry.h"
 
 #define STATE_FILE_MAX (64u << 20)
@@ -136,63 +137,6 @@ static char *snapshot(keel_timer_state *st)
     return text;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return errno;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* Writes `text` to path atomically; 0 or an errno value, *what the step. */
-static int write_atomic(const char *path, const char *text, const char **what)
-{
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 5);
-    char *dir = strdup(path);
-    if (!tmp || !dir) {
-        free(tmp);
-        free(dir);
-        *what = "allocate";
-        return ENOMEM;
-    }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    int error = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        error = errno;
-        *what = "create";
-    } else {
-        if ((error = write_all(fd, text, strlen(text))) != 0)
-            *what = "write";
-        else if (fsync(fd) != 0)
-            error = errno, *what = "fsync";
-        if (close(fd) != 0 && !error)
-            error = errno, *what = "close";
-        if (!error && rename(tmp, path) != 0)
-            error = errno, *what = "rename";
-        if (error)
-            unlink(tmp);
-    }
-    if (!error) {
-        int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-    }
-    free(tmp);
-    free(dir);
-    return error;
-}
-
 void keel_timer_persist_sync(keel_timer_state *st, uint64_t gen)
 {
     pthread_mutex_lock(&st->persist_lock);
@@ -206,7 +150,9 @@ void keel_timer_persist_sync(keel_timer_state *st, uint64_t gen)
     const keel_starter_host *host = st->host;
     pthread_mutex_unlock(&st->lock);
     const char *what = "serialise";
-    int error = text ? write_atomic(st->state_path, text, &what) : ENOMEM;
+    int error = text ? keel_file_replace(st->state_path, text, strlen(text), 0644, &what) : ENOMEM;
+    if (error != 0 && strcmp(what, "fsync directory") == 0)
+        error = 0; /* the new file is in place */
     free(text);
     pthread_mutex_lock(&st->lock);
     bool first_failure = error && !st->persist_error[0];
