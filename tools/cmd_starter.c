@@ -6,6 +6,7 @@
 #include "cli_common.h"
 #include "table.h"
 
+#include <keel/file.h>
 #include <keel/manifest.h>
 
 #include <errno.h>
@@ -369,19 +370,11 @@ static int starter_info(const keel_cli *cli, int argc, char **argv)
 /* Reads FILE (borrowed) whole into a malloc'd string; NULL with errno set. */
 static char *starter_read_file(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    char *text = malloc(STARTER_CONFIG_FILE_MAX + 1);
-    size_t n = text != NULL ? fread(text, 1, STARTER_CONFIG_FILE_MAX + 1, f) : 0;
-    int e = text == NULL ? ENOMEM : ferror(f) ? EIO : n > STARTER_CONFIG_FILE_MAX ? EFBIG : 0;
-    fclose(f);
-    if (e != 0) {
-        free(text);
+    char *text = NULL;
+    size_t size = 0;
+    int e = keel_file_read(path, STARTER_CONFIG_FILE_MAX, &text, &size);
+    if (e != 0)
         errno = e;
-        return NULL;
-    }
-    text[n] = '\0';
     return text;
 }
 

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 #include "json_text.h"
+#include <keel/file.h>
 #include <keel/manifest.h>
 
 #include <cjson/cJSON.h>
@@ -443,26 +444,15 @@ keel_status keel_base_config_parse(keel_base_config *cfg, const char *json, size
 
 static keel_status config_read_file(const char *path, char **text, size_t *size, keel_error *err)
 {
-    FILE *f = fopen(path, "rbe");
-    if (f == NULL)
-        return keel_error_set(err, KEEL_ERR_IO, "%s: cannot read the configuration: %s", path,
-                              strerror(errno));
-    char *buf = malloc(CONFIG_FILE_MAX + 1);
-    size_t n = buf ? fread(buf, 1, CONFIG_FILE_MAX + 1, f) : 0;
-    int failed = buf == NULL || ferror(f);
-    fclose(f);
-    if (failed) {
-        free(buf);
-        return keel_error_set(err, buf ? KEEL_ERR_IO : KEEL_ERR_NOMEM,
-                              "%s: cannot read the configuration", path);
-    }
-    if (n > CONFIG_FILE_MAX) {
-        free(buf);
+    int error = keel_file_read(path, CONFIG_FILE_MAX, text, size);
+    if (error == EFBIG)
         return keel_error_set(err, KEEL_ERR_INVALID, "%s: the configuration is larger than %u bytes",
                               path, CONFIG_FILE_MAX);
-    }
-    *text = buf;
-    *size = n;
+    if (error == ENOMEM)
+        return keel_error_set(err, KEEL_ERR_NOMEM, "%s: cannot read the configuration", path);
+    if (error != 0)
+        return keel_error_set(err, KEEL_ERR_IO, "%s: cannot read the configuration: %s", path,
+                              strerror(error));
     return KEEL_OK;
 }
 

@@ -7,11 +7,13 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <keel/file.h>
 #include <keel/log.h>
 #include "base_internal.h"
 #include "json_text.h"
 
 #define STARTERS_RECORD "starters.json"
+#define STARTERS_RECORD_MAX (16u << 20)
 
 /* --- the loader's view ---------------------------------------------------- */
 
@@ -228,28 +230,16 @@ static cJSON *record_read(keel_base *b)
     char *path = NULL;
     if (asprintf(&path, "%s/%s", b->cfg.work_dir, STARTERS_RECORD) < 0)
         return NULL;
-    FILE *f = fopen(path, "rb");
-    cJSON *root = NULL;
-    if (f) {
-        char *text = NULL;
-        size_t len = 0;
-        FILE *mem = open_memstream(&text, &len);
-        char buf[4096];
-        size_t n;
-        while (mem && (n = fread(buf, 1, sizeof buf, f)) > 0)
-            fwrite(buf, 1, n, mem);
-        if (mem)
-            fclose(mem);
-        root = text ? keel_json_parse_whole(text, len, NULL) : NULL;
-        if (!cJSON_IsObject(root)) {
-            keel_log(KEEL_LOG_ERROR, "starters", "%s is unreadable; using the configuration only",
-                     path);
-            cJSON_Delete(root);
-            root = NULL;
-        }
-        free(text);
-        fclose(f);
+    char *text = NULL;
+    size_t len = 0;
+    int error = keel_file_read(path, STARTERS_RECORD_MAX, &text, &len);
+    cJSON *root = error == 0 ? keel_json_parse_whole(text, len, NULL) : NULL;
+    if (error != ENOENT && !cJSON_IsObject(root)) {
+        keel_log(KEEL_LOG_ERROR, "starters", "%s is unreadable; using the configuration only", path);
+        cJSON_Delete(root);
+        root = NULL;
     }
+    free(text);
     free(path);
     return root;
 }

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <keel/file.h>
 #include <keel/manifest.h>
 
 #define STATE_FILE_MAX (64u << 20)
@@ -308,35 +309,15 @@ keel_status keel_state_parse(const char *json, size_t size, const char *origin, 
 
 static keel_status state_read_text(const char *path, char **text, size_t *size, keel_error *err)
 {
-    *text = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? KEEL_ERR_NOT_FOUND
-                               : keel_error_set(err, KEEL_ERR_IO, "%s: cannot read it: %s", path,
-                                                strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || sb.st_size < 0 || (uint64_t)sb.st_size > STATE_FILE_MAX) {
-        close(fd);
+    int error = keel_file_read(path, STATE_FILE_MAX, text, size);
+    if (error == ENOENT)
+        return KEEL_ERR_NOT_FOUND;
+    if (error == EFBIG)
         return keel_error_set(err, KEEL_ERR_INVALID, "%s: not a readable state file (too large?)",
                               path);
-    }
-    char *buf = malloc((size_t)sb.st_size + 1);
-    size_t got = 0;
-    while (buf != NULL && got < (size_t)sb.st_size) {
-        ssize_t n = read(fd, buf + got, (size_t)sb.st_size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    close(fd);
-    if (buf == NULL || got != (size_t)sb.st_size) {
-        free(buf);
-        return keel_error_set(err, buf ? KEEL_ERR_IO : KEEL_ERR_NOMEM, "%s: cannot read it", path);
-    }
-    *text = buf;
-    *size = got;
+    if (error != 0)
+        return keel_error_set(err, error == ENOMEM ? KEEL_ERR_NOMEM : KEEL_ERR_IO,
+                              "%s: cannot read it: %s", path, strerror(error));
     return KEEL_OK;
 }
 

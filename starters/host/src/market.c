@@ -10,8 +10,11 @@
 #include <strings.h>
 
 #include <cjson/cJSON.h>
+#include <keel/file.h>
 #include <keel/manifest.h>
 #include <keel/schema.h>
+
+#define MARKET_FILE_MAX (64u << 20)
 
 typedef struct market_entry_store {
     keel_market_entry pub;
@@ -59,36 +62,14 @@ void keel_market_destroy(keel_market *m)
 
 static char *read_file(const char *path, size_t *size, keel_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        keel_error_set(err, errno == ENOENT ? KEEL_ERR_NOT_FOUND : KEEL_ERR_IO,
-                       "market index %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    size_t n;
-    while (buf && (n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (len + 1 == cap) {
-            char *nb = cap > (64u << 20) ? NULL : realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (!buf) {
+    char *text = NULL;
+    int error = keel_file_read(path, MARKET_FILE_MAX, &text, size);
+    if (error == EFBIG || error == ENOMEM)
         keel_error_set(err, KEEL_ERR_LIMIT, "market index %s: too large or out of memory", path);
-        return NULL;
-    }
-    buf[len] = 0;
-    *size = len;
-    return buf;
+    else if (error != 0)
+        keel_error_set(err, error == ENOENT ? KEEL_ERR_NOT_FOUND : KEEL_ERR_IO, "market index %s: %s",
+                       path, strerror(error));
+    return text;
 }
 
 /* A string member; NULL (and an error) when missing or not a string. */
