@@ -15,38 +15,6 @@
 #define STARTERS_RECORD "starters.json"
 #define STARTERS_RECORD_MAX (16u << 20)
 
-/* --- the loader's view ---------------------------------------------------- */
-
-static keel_status loader_check(void *user, const keel_manifest *m, keel_error *err)
-{
-    keel_base *b = user;
-    return keel_starter_set_check(b->starters, m, err);
-}
-
-static keel_status loader_bind(void *user, const keel_instance *inst, const char *name,
-                               const char *range, const void **table, void **client, keel_error *err)
-{
-    keel_base *b = user;
-    const keel_manifest *m = keel_instance_manifest(inst);
-    size_t n = keel_manifest_scene_count(m);
-    const char *scenes[65];
-    size_t k = 0;
-    for (size_t i = 0; i < n && k < 64; i++)
-        scenes[k++] = keel_manifest_scene(m, i);
-    if (k == 0)
-        scenes[k++] = "default";
-    scenes[k] = NULL;
-    keel_starter_binding who = {keel_instance_name(inst), keel_instance_version(inst),
-                                keel_instance_id(inst), scenes[0], scenes};
-    return keel_starter_set_bind(b->starters, &who, name, range, table, client, err);
-}
-
-static void loader_unbind(void *user, const char *name, void *client)
-{
-    keel_base *b = user;
-    keel_starter_set_unbind(b->starters, name, client);
-}
-
 /* A module is switching while an operation holds its claim. */
 static keel_starter_module_status module_status(void *user, const char *module)
 {
@@ -89,8 +57,7 @@ keel_status keel_base_starters_create(keel_base *b, keel_error *err)
     free(dir);
     if (st != KEEL_OK)
         return st;
-    keel_loader_starters plug = {b, loader_check, loader_bind, loader_unbind};
-    keel_loader_set_starters(b->loader, &plug);
+    keel_starter_set_plug(b->starters, b->loader);
     return KEEL_OK;
 }
 

@@ -32,26 +32,6 @@
  * does it. */
 static keel_starter_set *fund_starters;
 
-static keel_status fund_check(void *user, const keel_manifest *m, keel_error *err)
-{
-    return keel_starter_set_check(user, m, err);
-}
-
-static keel_status fund_bind(void *user, const keel_instance *inst, const char *name,
-                             const char *range, const void **table, void **client, keel_error *err)
-{
-    const keel_manifest *m = keel_instance_manifest(inst);
-    const char *scenes[] = {keel_manifest_scene_count(m) ? keel_manifest_scene(m, 0) : "default", NULL};
-    keel_starter_binding who = {keel_instance_name(inst), keel_instance_version(inst),
-                                keel_instance_id(inst), scenes[0], scenes};
-    return keel_starter_set_bind(user, &who, name, range, table, client, err);
-}
-
-static void fund_unbind(void *user, const char *name, void *client)
-{
-    keel_starter_set_unbind(user, name, client);
-}
-
 static void fund_plug_starters(keel_loader *l, const char *work)
 {
     keel_market *market = NULL;
@@ -67,8 +47,7 @@ static void fund_plug_starters(keel_loader *l, const char *work)
                   err.message);
     ck_assert_msg(keel_starter_set_enable(fund_starters, "config", "^1.0", NULL, &err) == KEEL_OK, "%s",
                   err.message);
-    keel_loader_starters plug = {fund_starters, fund_check, fund_bind, fund_unbind};
-    keel_loader_set_starters(l, &plug);
+    keel_starter_set_plug(fund_starters, l);
 }
 
 static keel_loader *fund_loader(char **work)

@@ -66,7 +66,7 @@ keel_status keel_starter_set_create(const keel_starter_set_options *opts, keel_m
 
 const keel_market *keel_starter_set_market(const keel_starter_set *set) { return set->market; }
 
-static running_starter *find_running(keel_starter_set *s, const char *name)
+running_starter *starter_set_find(keel_starter_set *s, const char *name)
 {
     for (running_starter *r = s->running; r; r = r->next)
         if (strcmp(r->name, name) == 0)
@@ -279,7 +279,7 @@ keel_status keel_starter_set_enable(keel_starter_set *s, const char *name, const
         return keel_error_set(err, KEEL_ERR_INVALID, "starter name missing");
     pthread_mutex_lock(&s->lock);
     keel_status st;
-    running_starter *r = find_running(s, name);
+    running_starter *r = starter_set_find(s, name);
     const keel_market_version *v = market_pick(s, name, range, err);
     if (!v) {
         st = err ? err->status : KEEL_ERR_NOT_FOUND;
@@ -330,7 +330,7 @@ keel_status keel_starter_set_disable(keel_starter_set *s, const char *name, keel
 {
     pthread_mutex_lock(&s->lock);
     keel_status st = KEEL_OK;
-    running_starter *r = find_running(s, name);
+    running_starter *r = starter_set_find(s, name);
     if (!r) {
         st = keel_error_set(err, KEEL_ERR_NOT_FOUND, "starter %s is not enabled", name);
     } else if (r->bindings) {
@@ -377,7 +377,7 @@ const char *keel_starter_set_version(keel_starter_set *s, const char *name, char
                                      size_t size)
 {
     pthread_mutex_lock(&s->lock);
-    running_starter *r = find_running(s, name);
+    running_starter *r = starter_set_find(s, name);
     if (r)
         snprintf(buf, size, "%s", starter_gate_current(&r->gate)->def->version);
     pthread_mutex_unlock(&s->lock);
@@ -392,7 +392,7 @@ keel_status keel_starter_set_check(keel_starter_set *s, const keel_manifest *m, 
     pthread_mutex_lock(&s->lock);
     for (size_t i = 0; i < n; i++) {
         const keel_manifest_requirement *req = keel_manifest_requirement_at(m, i);
-        running_starter *r = find_running(s, req->name);
+        running_starter *r = starter_set_find(s, req->name);
         const char *running = r ? starter_gate_current(&r->gate)->def->version : NULL;
         if (running && keel_semver_range_match(req->range, running))
             continue;
@@ -430,7 +430,7 @@ keel_status keel_starter_set_bind(keel_starter_set *s, const keel_starter_bindin
     *client = NULL;
     pthread_mutex_lock(&s->lock);
     keel_status st = KEEL_OK;
-    running_starter *r = find_running(s, name);
+    running_starter *r = starter_set_find(s, name);
     starter_code *code = r ? starter_gate_current(&r->gate) : NULL;
     starter_binding *b = NULL;
     starter_table_entry *t = NULL;
@@ -486,7 +486,7 @@ out:
 void keel_starter_set_unbind(keel_starter_set *s, const char *name, void *client)
 {
     pthread_mutex_lock(&s->lock);
-    running_starter *r = find_running(s, name);
+    running_starter *r = starter_set_find(s, name);
     for (starter_binding **p = r ? &r->bindings : NULL; p && *p; p = &(*p)->next) {
         starter_binding *b = *p;
         if (b->client != client)
@@ -506,7 +506,7 @@ keel_status keel_starter_set_exec(keel_starter_set *s, const char *name, const c
     *result_json = NULL;
     pthread_mutex_lock(&s->lock);
     keel_status st;
-    running_starter *r = find_running(s, name);
+    running_starter *r = starter_set_find(s, name);
     starter_code *code = r ? starter_gate_current(&r->gate) : NULL;
     if (!r) {
         st = keel_error_set(err, KEEL_ERR_NOT_FOUND, "starter %s is not enabled", name);

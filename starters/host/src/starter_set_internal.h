@@ -67,6 +67,9 @@ struct keel_starter_set {
     starter_calls calls;
 };
 
+/* The running starter called `name` (borrowed), or NULL. Under set->lock. */
+running_starter *starter_set_find(keel_starter_set *s, const char *name);
+
 /* Fills r->host (name, version, work_dir, functions). */
 void starter_host_init(running_starter *r);
 void starter_calls_init(starter_calls *c);

@@ -6,14 +6,6 @@
 #include <cjson/cJSON.h>
 #include "starter_set_internal.h"
 
-static running_starter *find(keel_starter_set *s, const char *name)
-{
-    for (running_starter *r = s->running; r; r = r->next)
-        if (strcmp(r->name, name) == 0)
-            return r;
-    return NULL;
-}
-
 static cJSON *versions_json(const keel_market_entry *e)
 {
     cJSON *a = cJSON_CreateArray();
@@ -65,7 +57,7 @@ char *keel_starter_set_list_json(keel_starter_set *s)
     cJSON *a = cJSON_CreateArray();
     for (size_t i = 0; a && i < keel_market_count(s->market); i++) {
         const keel_market_entry *e = keel_market_at(s->market, i);
-        cJSON_AddItemToArray(a, row_json(e, find(s, e->name)));
+        cJSON_AddItemToArray(a, row_json(e, starter_set_find(s, e->name)));
     }
     for (running_starter *r = s->running; a && r; r = r->next)
         if (!keel_market_find(s->market, r->name))
@@ -81,7 +73,7 @@ char *keel_starter_set_search_json(keel_starter_set *s, const char *word)
     for (size_t i = 0; a && i < keel_market_count(s->market); i++) {
         const keel_market_entry *e = keel_market_at(s->market, i);
         if (keel_market_entry_matches(e, word ? word : ""))
-            cJSON_AddItemToArray(a, row_json(e, find(s, e->name)));
+            cJSON_AddItemToArray(a, row_json(e, starter_set_find(s, e->name)));
     }
     pthread_mutex_unlock(&s->lock);
     return print_and_free(a);
@@ -91,7 +83,7 @@ char *keel_starter_set_info_json(keel_starter_set *s, const char *name, keel_err
 {
     pthread_mutex_lock(&s->lock);
     const keel_market_entry *e = keel_market_find(s->market, name);
-    running_starter *r = find(s, name);
+    running_starter *r = starter_set_find(s, name);
     if (!e && !r) {
         pthread_mutex_unlock(&s->lock);
         keel_error_set(err, KEEL_ERR_NOT_FOUND, "starter %s is neither in the market nor enabled; "

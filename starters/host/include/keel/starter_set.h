@@ -19,6 +19,7 @@
 #define KEEL_STARTER_SET_H
 
 #include <keel/error.h>
+#include <keel/loader.h>
 #include <keel/manifest.h>
 #include <keel/market.h>
 #include <keel/router.h>
@@ -88,6 +89,12 @@ keel_status keel_starter_set_bind(keel_starter_set *set, const keel_starter_bind
 /* Ends a binding made by keel_starter_set_bind (the starter's unbind runs:
  * after it returns no callback into the module runs). NULL-safe client. */
 void keel_starter_set_unbind(keel_starter_set *set, const char *name, void *client);
+
+/* Plugs the set into `loader` (both borrowed; the set must outlive every
+ * instance): installs check the manifest's "requires" against it,
+ * api->starter_get binds through it, unloads unbind. Undo with
+ * keel_loader_set_starters(loader, NULL) before destroying the set. */
+void keel_starter_set_plug(keel_starter_set *set, keel_loader *loader);
 
 /* Runs an operator command of starter `name` (keel starter exec): `op`,
  * `args_json` (a JSON object or NULL) borrowed. On KEEL_OK *result_json is
