@@ -263,3 +263,14 @@ int keel_cli_module_op(const keel_cli *cli, int argc, char **argv, const char *o
     cJSON_Delete(result);
     return code;
 }
+
+int keel_cli_print_result(const cJSON *result, int json)
+{
+    if (json)
+        return keel_cli_print_json(result);
+    const cJSON *value = cJSON_GetObjectItemCaseSensitive(result, "result");
+    cJSON *null = value == NULL ? cJSON_CreateNull() : NULL;
+    int code = keel_cli_print_json(value != NULL ? value : null);
+    cJSON_Delete(null);
+    return code;
+}

@@ -67,6 +67,10 @@ int keel_cli_admin(const keel_cli *cli, const char *op, cJSON *args,
  * terminal, one line otherwise. Returns an exit code. */
 int keel_cli_print_json(const cJSON *json);
 
+/* Prints an operation's answer: with `json` the whole result object,
+ * otherwise its "result" member (null when absent). Returns an exit code. */
+int keel_cli_print_result(const cJSON *result, int json);
+
 /* Field access for printing: the string value of obj[key], else
  * `fallback`. */
 const char *keel_cli_str(const cJSON *obj, const char *key, const char *fallback);

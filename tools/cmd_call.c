@@ -80,14 +80,8 @@ int keel_cmd_call(const keel_cli *cli, int argc, char **argv)
     args = keel_cli_args_item(args, "args", a.args);
     cJSON *result;
     code = keel_cli_admin(cli, "call", args, NULL, NULL, &result);
-    if (code == KEEL_EXIT_OK && a.json) {
-        code = keel_cli_print_json(result);
-    } else if (code == KEEL_EXIT_OK) {
-        cJSON *value = cJSON_GetObjectItemCaseSensitive(result, "result");
-        cJSON *null = value == NULL ? cJSON_CreateNull() : NULL;
-        code = keel_cli_print_json(value != NULL ? value : null);
-        cJSON_Delete(null);
-    }
+    if (code == KEEL_EXIT_OK)
+        code = keel_cli_print_result(result, a.json);
     cJSON_Delete(result);
     return code;
 }

@@ -575,14 +575,8 @@ static int starter_exec(const keel_cli *cli, int argc, char **argv)
         args = keel_cli_args_item(args, "args", op_args);
     cJSON *result;
     code = keel_cli_admin(cli, "starter.exec", args, NULL, NULL, &result);
-    if (code == KEEL_EXIT_OK && json) {
-        code = keel_cli_print_json(result);
-    } else if (code == KEEL_EXIT_OK) {
-        cJSON *value = cJSON_GetObjectItemCaseSensitive(result, "result");
-        cJSON *null = value == NULL ? cJSON_CreateNull() : NULL;
-        code = keel_cli_print_json(value != NULL ? value : null);
-        cJSON_Delete(null);
-    }
+    if (code == KEEL_EXIT_OK)
+        code = keel_cli_print_result(result, json);
     cJSON_Delete(result);
     return code;
 }
